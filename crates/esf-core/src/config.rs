@@ -1,0 +1,373 @@
+//! The values of the `Esf…` directives: parsing, validation and merging.
+//!
+//! httpd calls the module once per directive; the module's FFI layer hands
+//! the raw arguments to the `parse_*` functions here and reports any `Err`
+//! as the configuration error, so `apachectl -t` names the directive, the
+//! value and what was expected. Every field is an `Option`: `None` means "not
+//! set in this section", which is how a nested `<Location>` overrides only
+//! what it sets (the way mod_cache tracks its `*_set` flags).
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::templates::TemplateSet;
+
+/// A directive's bad value: rendered as `Directive: 'value' ... expected ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectiveError {
+    pub directive: &'static str,
+    pub value: String,
+    pub expected: String,
+}
+
+impl DirectiveError {
+    pub fn new(directive: &'static str, value: impl Into<String>, expected: impl Into<String>) -> Self {
+        DirectiveError { directive, value: value.into(), expected: expected.into() }
+    }
+}
+
+impl fmt::Display for DirectiveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: invalid value '{}': {}", self.directive, self.value, self.expected)
+    }
+}
+
+impl std::error::Error for DirectiveError {}
+
+pub type DirectiveResult<T> = Result<T, DirectiveError>;
+
+/// Per-server settings (server config and `<VirtualHost>`).
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// `EsfDatabase "libpq conninfo"`
+    pub database: Option<String>,
+    /// `EsfCacheDir DIR`
+    pub cache_dir: Option<PathBuf>,
+    /// `EsfCacheSize SIZE`, bytes
+    pub cache_size: Option<u64>,
+    /// `EsfSessionSecret FILE`; the secret itself, never logged
+    pub session_secret: Option<Secret>,
+    /// `EsfMaxRequestsPerChild N` (0 = unlimited)
+    pub max_requests_per_child: Option<u64>,
+}
+
+pub const DEFAULT_CACHE_SIZE: u64 = 256 * 1024 * 1024;
+
+impl ServerConfig {
+    /// A `<VirtualHost>`'s settings over the main server's.
+    pub fn merge(base: &ServerConfig, add: &ServerConfig) -> ServerConfig {
+        ServerConfig {
+            database: add.database.clone().or_else(|| base.database.clone()),
+            cache_dir: add.cache_dir.clone().or_else(|| base.cache_dir.clone()),
+            cache_size: add.cache_size.or(base.cache_size),
+            session_secret: add.session_secret.clone().or_else(|| base.session_secret.clone()),
+            max_requests_per_child: add.max_requests_per_child.or(base.max_requests_per_child),
+        }
+    }
+
+    pub fn cache_size(&self) -> u64 {
+        self.cache_size.unwrap_or(DEFAULT_CACHE_SIZE)
+    }
+}
+
+/// Per-directory settings (server config, `<VirtualHost>`, `<Location>`, `<Directory>`).
+#[derive(Debug, Clone, Default)]
+pub struct DirConfig {
+    /// The URL prefix routes are matched under: `EsfMount PATH`, or else the
+    /// path of the innermost `<Location>` this configuration came from.
+    pub mount: Option<String>,
+    /// Whether `mount` came from `EsfMount` (it then wins over section paths).
+    pub mount_explicit: bool,
+    /// `EsfTemplates DIR…`, compiled when the directive is read.
+    pub templates: Option<Arc<TemplateSet>>,
+    /// `EsfThrottle N/SECONDS`
+    pub throttle: Option<Throttle>,
+    /// `EsfPanicTest On|Off`: the `_panic` route panics on purpose (tests only).
+    pub panic_test: Option<bool>,
+}
+
+impl DirConfig {
+    /// The configuration httpd creates for one section; `section` is the
+    /// section's path (`<Location /store>` gives `/store`), if any.
+    pub fn for_section(section: Option<&str>) -> DirConfig {
+        DirConfig {
+            mount: section.filter(|p| p.starts_with('/')).map(normalize_mount),
+            ..DirConfig::default()
+        }
+    }
+
+    /// `add` (the inner section) over `base` (the outer one).
+    pub fn merge(base: &DirConfig, add: &DirConfig) -> DirConfig {
+        let (mount, mount_explicit) = if add.mount_explicit || (!base.mount_explicit && add.mount.is_some()) {
+            (add.mount.clone(), add.mount_explicit)
+        } else {
+            (base.mount.clone(), base.mount_explicit)
+        };
+        DirConfig {
+            mount,
+            mount_explicit,
+            templates: add.templates.clone().or_else(|| base.templates.clone()),
+            throttle: add.throttle.or(base.throttle),
+            panic_test: add.panic_test.or(base.panic_test),
+        }
+    }
+
+    pub fn mount(&self) -> &str {
+        self.mount.as_deref().unwrap_or("")
+    }
+
+    pub fn panic_test(&self) -> bool {
+        self.panic_test.unwrap_or(false)
+    }
+}
+
+fn normalize_mount(path: &str) -> String {
+    path.trim_end_matches('/').to_string()
+}
+
+/// A secret read from a file. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Arc<Vec<u8>>);
+
+impl Secret {
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
+}
+
+/// `EsfThrottle N/SECONDS`: at most `requests` in any `seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    pub requests: u32,
+    pub seconds: u32,
+}
+
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// `EsfMount PATH`
+pub fn parse_mount(value: &str) -> DirectiveResult<String> {
+    if !value.starts_with('/') || value.contains(['?', '#', ' ']) {
+        return Err(DirectiveError::new("EsfMount", value, "expected a URL path starting with '/', e.g. /store"));
+    }
+    Ok(normalize_mount(value))
+}
+
+/// `EsfDatabase "conninfo"`: checked for shape only; the connection is made
+/// in the children.
+pub fn parse_database(value: &str) -> DirectiveResult<String> {
+    let v = value.trim();
+    let looks_like_uri = v.starts_with("postgresql://") || v.starts_with("postgres://");
+    let looks_like_keywords = v.split_whitespace().all(|kv| kv.contains('=') && !kv.starts_with('='));
+    if v.is_empty() || !(looks_like_uri || looks_like_keywords) {
+        return Err(DirectiveError::new(
+            "EsfDatabase",
+            value,
+            "expected a libpq connection string, e.g. \"host=/run/postgresql dbname=store\" or postgresql://user@host/db",
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// `EsfCacheDir DIR`: must be an existing directory.
+pub fn parse_cache_dir(value: &str) -> DirectiveResult<PathBuf> {
+    let path = Path::new(value);
+    if !path.is_absolute() {
+        return Err(DirectiveError::new("EsfCacheDir", value, "expected an absolute directory path"));
+    }
+    if !path.is_dir() {
+        return Err(DirectiveError::new("EsfCacheDir", value, "expected an existing directory (create it, writable by the server's User)"));
+    }
+    Ok(path.to_path_buf())
+}
+
+/// `EsfCacheSize SIZE`: bytes with an optional K, M, G or T suffix, 1M at least.
+pub fn parse_cache_size(value: &str) -> DirectiveResult<u64> {
+    let err = || DirectiveError::new("EsfCacheSize", value, "expected a size of at least 1M, a number with an optional K, M, G or T suffix (e.g. 512M)");
+    let size = parse_size(value).ok_or_else(err)?;
+    if size < 1024 * 1024 {
+        return Err(err());
+    }
+    Ok(size)
+}
+
+/// A byte count: `4096`, `64K`, `512M`, `2G`, `1T` (binary multiples).
+pub fn parse_size(value: &str) -> Option<u64> {
+    let v = value.trim();
+    let (digits, multiplier) = match v.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return None,
+            };
+            (&v[..i], m)
+        }
+        _ => (v, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(multiplier)
+}
+
+/// `EsfSessionSecret FILE`: the file must hold at least 16 bytes; trailing
+/// newlines are not part of the secret. Errors never quote the contents.
+pub fn parse_session_secret(value: &str) -> DirectiveResult<Secret> {
+    let bytes = std::fs::read(value).map_err(|e| {
+        DirectiveError::new("EsfSessionSecret", value, format!("expected a readable file holding the secret ({e})"))
+    })?;
+    let mut bytes = bytes;
+    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    if bytes.len() < MIN_SECRET_BYTES {
+        return Err(DirectiveError::new(
+            "EsfSessionSecret",
+            value,
+            format!("expected a file holding a secret of at least {MIN_SECRET_BYTES} bytes (it has {})", bytes.len()),
+        ));
+    }
+    Ok(Secret(Arc::new(bytes)))
+}
+
+/// `EsfThrottle N/SECONDS`, e.g. `20/1` or `600/60`.
+pub fn parse_throttle(value: &str) -> DirectiveResult<Throttle> {
+    let err = || DirectiveError::new("EsfThrottle", value, "expected REQUESTS/SECONDS with both whole numbers above 0, e.g. 20/1");
+    let (n, s) = value.split_once('/').ok_or_else(err)?;
+    let requests: u32 = parse_positive(n).ok_or_else(err)?;
+    let seconds: u32 = parse_positive(s).ok_or_else(err)?;
+    Ok(Throttle { requests, seconds })
+}
+
+/// `EsfMaxRequestsPerChild N`: 0 means unlimited.
+pub fn parse_max_requests(value: &str) -> DirectiveResult<u64> {
+    let v = value.trim();
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DirectiveError::new("EsfMaxRequestsPerChild", value, "expected a whole number of requests (0 = unlimited)"));
+    }
+    v.parse().map_err(|_| DirectiveError::new("EsfMaxRequestsPerChild", value, "expected a whole number below 2^64"))
+}
+
+/// `EsfPanicTest On|Off`
+pub fn parse_on_off(directive: &'static str, value: &str) -> DirectiveResult<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(DirectiveError::new(directive, value, "expected On or Off")),
+    }
+}
+
+fn parse_positive<T: std::str::FromStr + PartialOrd + Default>(s: &str) -> Option<T> {
+    let s = s.trim();
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<T>().ok().filter(|v| *v > T::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("64K"), Some(65536));
+        assert_eq!(parse_size("512m"), Some(512 << 20));
+        assert_eq!(parse_size("2G"), Some(2 << 30));
+        assert_eq!(parse_size("12QB"), None);
+        assert_eq!(parse_size("M"), None);
+        assert_eq!(parse_size("-1M"), None);
+        assert_eq!(parse_size("99999999999999999999T"), None);
+    }
+
+    #[test]
+    fn cache_size_error_names_directive_value_and_expectation() {
+        let e = parse_cache_size("12QB").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("EsfCacheSize: invalid value '12QB'"), "{msg}");
+        assert!(msg.contains("512M"), "{msg}");
+        assert!(parse_cache_size("100K").is_err(), "below 1M");
+        assert_eq!(parse_cache_size("1G").unwrap(), 1 << 30);
+    }
+
+    #[test]
+    fn throttle_parses_requests_per_seconds() {
+        assert_eq!(parse_throttle("20/1").unwrap(), Throttle { requests: 20, seconds: 1 });
+        for bad in ["20", "0/1", "20/0", "a/b", "20/1/2", "-3/1", ""] {
+            assert!(parse_throttle(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn database_conninfo_shapes() {
+        assert!(parse_database("host=/tmp dbname=store").is_ok());
+        assert!(parse_database("postgresql://u@localhost/store").is_ok());
+        assert!(parse_database("store").is_err());
+        assert!(parse_database("").is_err());
+    }
+
+    #[test]
+    fn secret_file_is_read_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "short\n").unwrap();
+        let err = parse_session_secret(path.to_str().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("at least 16 bytes") && !err.contains("short\n") && !err.contains("'short"), "{err}");
+        std::fs::write(&path, "0123456789abcdef0123\n").unwrap();
+        let secret = parse_session_secret(path.to_str().unwrap()).unwrap();
+        assert_eq!(secret.bytes(), b"0123456789abcdef0123");
+        assert_eq!(format!("{secret:?}"), "Secret(20 bytes)");
+        assert!(parse_session_secret("/nonexistent/secret").is_err());
+    }
+
+    #[test]
+    fn inner_section_overrides_only_what_it_sets() {
+        let outer = DirConfig { throttle: Some(Throttle { requests: 5, seconds: 1 }), panic_test: Some(true), ..DirConfig::for_section(Some("/store")) };
+        let inner = DirConfig { panic_test: Some(false), ..DirConfig::for_section(Some("/store/coop")) };
+        let merged = DirConfig::merge(&outer, &inner);
+        assert_eq!(merged.throttle, outer.throttle);
+        assert!(!merged.panic_test());
+        assert_eq!(merged.mount(), "/store/coop", "innermost Location is the mount");
+    }
+
+    #[test]
+    fn explicit_mount_wins_over_section_paths() {
+        let outer = DirConfig { mount: Some("/store".into()), mount_explicit: true, ..DirConfig::default() };
+        let inner = DirConfig::for_section(Some("/store/sub"));
+        assert_eq!(DirConfig::merge(&outer, &inner).mount(), "/store");
+        let server = DirConfig::for_section(None);
+        let loc = DirConfig::for_section(Some("/store/"));
+        assert_eq!(DirConfig::merge(&server, &loc).mount(), "/store");
+    }
+
+    #[test]
+    fn vhost_overrides_only_what_it_sets() {
+        let main = ServerConfig { database: Some("dbname=a".into()), cache_size: Some(1 << 20), ..Default::default() };
+        let vhost = ServerConfig { database: Some("dbname=b".into()), ..Default::default() };
+        let merged = ServerConfig::merge(&main, &vhost);
+        assert_eq!(merged.database.as_deref(), Some("dbname=b"));
+        assert_eq!(merged.cache_size(), 1 << 20);
+        assert_eq!(ServerConfig::default().cache_size(), DEFAULT_CACHE_SIZE);
+    }
+
+    #[test]
+    fn counts_and_flags() {
+        assert_eq!(parse_max_requests("0").unwrap(), 0);
+        assert_eq!(parse_max_requests("10000").unwrap(), 10000);
+        assert!(parse_max_requests("ten").is_err());
+        assert!(parse_on_off("EsfPanicTest", "On").unwrap());
+        assert!(!parse_on_off("EsfPanicTest", "off").unwrap());
+        assert!(parse_on_off("EsfPanicTest", "yes").is_err());
+        assert_eq!(parse_mount("/store/").unwrap(), "/store");
+        assert!(parse_mount("store").is_err());
+    }
+}
