@@ -16,9 +16,18 @@ static BUILT_IN_TEMPLATES: Lazy<TemplateSet> = Lazy::new(TemplateSet::built_in);
 /// The route of `_panic`, which panics on purpose when `EsfPanicTest On`.
 pub const PANIC_ROUTE: &str = "/_panic";
 
+fn pages(config: &DirConfig) -> Pages<'_> {
+    Pages { templates: config.templates.as_deref().unwrap_or(&BUILT_IN_TEMPLATES), mount: config.mount() }
+}
+
+/// The friendly error page of the section configured by `config`.
+pub fn error_page(config: &DirConfig, status: u16, message: &str) -> Response {
+    pages(config).error(status, message)
+}
+
 /// Answers one request for a section configured by `config`.
 pub fn handle(config: &DirConfig, req: &mut dyn Request) -> Response {
-    let pages = Pages { templates: config.templates.as_deref().unwrap_or(&BUILT_IN_TEMPLATES), mount: config.mount() };
+    let pages = pages(config);
     let Some(route) = route_of(req.path(), pages.mount) else {
         return pages.error(404, "There is no page at this address.");
     };

@@ -1,0 +1,130 @@
+//! The hooks mod_esf registers, in the order httpd runs them:
+//! `post_config` (in the parent, once per configuration generation),
+//! `child_init` (in each child after fork) and the content `handler`.
+use std::ffi::{c_int, c_void};
+
+use super::config;
+use super::ffi;
+use super::guard;
+use super::log::{self, Level, MessageId};
+use super::request::Request;
+
+const CONFIGURED: MessageId = MessageId(3);
+const CHILD_STARTED: MessageId = MessageId(4);
+const PANIC_ANSWERED: MessageId = MessageId(5);
+const HANDLER_FAILED: MessageId = MessageId(6);
+
+/// The handler name: `SetHandler esf`.
+pub const HANDLER_NAME: &str = "esf";
+
+const OK: c_int = ffi::OK as c_int;
+const DECLINED: c_int = ffi::DECLINED as c_int;
+const SERVER_ERROR: c_int = ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+
+pub unsafe extern "C" fn register_hooks(_pool: *mut ffi::apr_pool_t) {
+    guard::catch(
+        || {
+            log::install_log_crate_logger();
+            guard::install_panic_hook();
+            // SAFETY: called from register_hooks, where httpd expects hook
+            // registration; the functions live as long as the module.
+            unsafe {
+                ffi::ap_hook_post_config(Some(post_config), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
+                ffi::ap_hook_child_init(Some(child_init), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
+                ffi::ap_hook_handler(Some(handler), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
+            }
+        },
+        || (),
+    )
+}
+
+/// Marks the first startup pass, which httpd runs only to check the
+/// configuration before it reads it again for real. Kept in the process
+/// pool, which survives reloads of the module.
+fn is_first_startup_pass(s: *mut ffi::server_rec) -> bool {
+    const KEY: &[u8] = b"esf_module/post_config_seen\0";
+    // SAFETY: s->process->pool lives for the whole process; the key is
+    // NUL-terminated (APR copies it); the stored pointer is only a marker
+    // and is never dereferenced.
+    unsafe {
+        let pool = (*(*s).process).pool;
+        let mut seen: *mut c_void = std::ptr::null_mut();
+        ffi::apr_pool_userdata_get(&mut seen, KEY.as_ptr().cast(), pool);
+        if !seen.is_null() {
+            return false;
+        }
+        ffi::apr_pool_userdata_set(std::ptr::dangling_mut::<u8>().cast(), KEY.as_ptr().cast(), Some(ffi::apr_pool_cleanup_null), pool);
+        true
+    }
+}
+
+fn generation() -> c_int {
+    let mut generation: c_int = 0;
+    // SAFETY: AP_MPMQ_GENERATION writes one int.
+    unsafe { ffi::ap_mpm_query(ffi::AP_MPMQ_GENERATION as c_int, &mut generation) };
+    generation
+}
+
+unsafe extern "C" fn post_config(_pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::apr_pool_t, _ptemp: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> c_int {
+    guard::catch(
+        || {
+            if is_first_startup_pass(s) {
+                return OK;
+            }
+            // SAFETY: httpd passes the main server, live for the generation.
+            let main = unsafe { config::server_config(s) };
+            log::server(
+                Level::Notice,
+                CONFIGURED,
+                &format!(
+                    "mod_esf {} configured (generation {}, database {}, object cache {})",
+                    env!("CARGO_PKG_VERSION"),
+                    generation(),
+                    if main.database.is_some() { "set" } else { "not set" },
+                    main.cache_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "not set".into()),
+                ),
+            );
+            OK
+        },
+        || SERVER_ERROR,
+    )
+}
+
+unsafe extern "C" fn child_init(_pchild: *mut ffi::apr_pool_t, _s: *mut ffi::server_rec) {
+    guard::catch(
+        || {
+            guard::install_panic_hook();
+            log::server(Level::Debug, CHILD_STARTED, &format!("child {} started (generation {})", std::process::id(), generation()));
+        },
+        || (),
+    )
+}
+
+/// The content handler for `SetHandler esf`.
+unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
+    // SAFETY: httpd passes the live request for the duration of the hook.
+    let mut req = unsafe { Request::from_raw(r) };
+    if req.handler() != Some(HANDLER_NAME) {
+        return DECLINED;
+    }
+    // SAFETY: the request's per-dir config holds our merged DirConfig.
+    let config = unsafe { config::dir_config(r) };
+    let served = guard::catch(
+        || {
+            let response = match guard::catch_panic(|| crate::handler::respond(config, &mut req)) {
+                Ok(response) => response,
+                Err(()) => {
+                    req.log(Level::Error, PANIC_ANSWERED, "the handler panicked (see the panic line above); answered with the 500 page");
+                    crate::handler::panic_page(config)
+                }
+            };
+            req.send(&response);
+            OK
+        },
+        || SERVER_ERROR,
+    );
+    if served != OK {
+        log::request(r, Level::Error, HANDLER_FAILED, "the module failed while sending the response; httpd answers 500");
+    }
+    served
+}

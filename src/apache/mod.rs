@@ -1,0 +1,19 @@
+//! The only layer that touches httpd and APR.
+//!
+//! Every `unsafe` block and raw pointer of the module lives below this
+//! module; what it exports is safe: [`Request`] (read a request, send a
+//! response), [`DirectiveCx`] (what a directive may configure), the
+//! directive table builders and error-log writing. Every function httpd
+//! calls catches panics ([`guard`]) so none unwinds into C.
+mod config;
+mod directive;
+mod ffi;
+mod guard;
+mod hooks;
+pub mod log;
+mod module;
+mod pool;
+mod request;
+
+pub use directive::{take1, take_argv, Command, Context, DirectiveCx, END};
+pub use request::Request;
