@@ -2,14 +2,18 @@
 //! and the page a visitor gets when one of them panics.
 use esf_core::app;
 use esf_core::config::DirConfig;
-use esf_core::http::{Request, Response};
+use esf_core::http::{Request as _, Response};
+
+use crate::apache::Request;
 
 /// The response for one request in a section configured by `config`.
-pub fn respond(config: &DirConfig, req: &mut dyn Request) -> Response {
-    app::handle(config, req)
+pub fn respond(config: &DirConfig, req: &mut Request) -> Response {
+    let mount = config.mount_for(req.path(), req.section_path());
+    app::handle(config, mount, req)
 }
 
 /// The 500 page sent after a panic (the panic itself is in the error log).
-pub fn panic_page(config: &DirConfig) -> Response {
-    app::error_page(config, 500, "Something went wrong on our side. Please try again in a moment.")
+pub fn panic_page(config: &DirConfig, req: &Request) -> Response {
+    let mount = config.mount_for(req.path(), req.section_path());
+    app::error_page(config, mount, 500, "Something went wrong on our side. Please try again in a moment.")
 }

@@ -115,7 +115,7 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
                 Ok(response) => response,
                 Err(()) => {
                     req.log(Level::Error, PANIC_ANSWERED, "the handler panicked (see the panic line above); answered with the 500 page");
-                    crate::handler::panic_page(config)
+                    crate::handler::panic_page(config, &req)
                 }
             };
             req.send(&response);

@@ -39,6 +39,21 @@ impl<'r> Request<'r> {
         c_field(self.rec().handler)
     }
 
+    /// The path of the innermost configuration section that applies to the
+    /// request (`/store` for `<Location /store>`), as mod_perl's
+    /// `$r->location`: core's per-directory record keeps it.
+    pub fn section_path(&self) -> Option<&'r str> {
+        // SAFETY: core's per-dir record exists for every request and lives in
+        // the configuration or request pool, both outliving the request.
+        unsafe {
+            let core = ffi::ap_get_core_module_config(self.rec().per_dir_config).cast::<ffi::core_dir_config>();
+            if core.is_null() {
+                return None;
+            }
+            c_field((*core).d)
+        }
+    }
+
     pub fn log(&self, level: Level, id: MessageId, message: &str) {
         log::request(self.raw, level, id, message);
     }

@@ -16,18 +16,19 @@ static BUILT_IN_TEMPLATES: Lazy<TemplateSet> = Lazy::new(TemplateSet::built_in);
 /// The route of `_panic`, which panics on purpose when `EsfPanicTest On`.
 pub const PANIC_ROUTE: &str = "/_panic";
 
-fn pages(config: &DirConfig) -> Pages<'_> {
-    Pages { templates: config.templates.as_deref().unwrap_or(&BUILT_IN_TEMPLATES), mount: config.mount() }
+fn pages<'a>(config: &'a DirConfig, mount: &'a str) -> Pages<'a> {
+    Pages { templates: config.templates.as_deref().unwrap_or(&BUILT_IN_TEMPLATES), mount }
 }
 
 /// The friendly error page of the section configured by `config`.
-pub fn error_page(config: &DirConfig, status: u16, message: &str) -> Response {
-    pages(config).error(status, message)
+pub fn error_page(config: &DirConfig, mount: &str, status: u16, message: &str) -> Response {
+    pages(config, mount).error(status, message)
 }
 
-/// Answers one request for a section configured by `config`.
-pub fn handle(config: &DirConfig, req: &mut dyn Request) -> Response {
-    let pages = pages(config);
+/// Answers one request for the application mounted at `mount` (see
+/// [`DirConfig::mount_for`]) in a section configured by `config`.
+pub fn handle(config: &DirConfig, mount: &str, req: &mut dyn Request) -> Response {
+    let pages = pages(config, mount);
     let Some(route) = route_of(req.path(), pages.mount) else {
         return pages.error(404, "There is no page at this address.");
     };
@@ -72,6 +73,10 @@ mod tests {
 
     fn store() -> DirConfig {
         DirConfig::for_section(Some("/store"))
+    }
+
+    fn handle(config: &DirConfig, req: &mut FakeRequest) -> Response {
+        super::handle(config, "/store", req)
     }
 
     #[test]

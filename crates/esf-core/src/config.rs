@@ -74,7 +74,7 @@ impl ServerConfig {
 #[derive(Debug, Clone, Default)]
 pub struct DirConfig {
     /// The URL prefix routes are matched under: `EsfMount PATH`, or else the
-    /// path of the innermost `<Location>` this configuration came from.
+    /// path of the section this configuration came from (see [`DirConfig::mount_for`]).
     pub mount: Option<String>,
     /// Whether `mount` came from `EsfMount` (it then wins over section paths).
     pub mount_explicit: bool,
@@ -112,13 +112,33 @@ impl DirConfig {
         }
     }
 
-    pub fn mount(&self) -> &str {
-        self.mount.as_deref().unwrap_or("")
+    /// The mount point for a request to `path`. `EsfMount` wins; otherwise
+    /// the innermost section: the longest of this configuration's section
+    /// path and `section` (httpd's innermost section with any directive, e.g.
+    /// the `<Location /store>` holding `SetHandler esf`) that is a prefix of
+    /// `path`. Sections without a mod_esf directive leave no path of their
+    /// own here, which is why httpd's is asked too.
+    pub fn mount_for<'a>(&'a self, path: &str, section: Option<&'a str>) -> &'a str {
+        if self.mount_explicit {
+            return self.mount.as_deref().unwrap_or("");
+        }
+        let section = section.map(|s| s.trim_end_matches('/'));
+        [self.mount.as_deref(), section]
+            .into_iter()
+            .flatten()
+            .filter(|m| is_path_prefix(m, path))
+            .max_by_key(|m| m.len())
+            .unwrap_or("")
     }
 
     pub fn panic_test(&self) -> bool {
         self.panic_test.unwrap_or(false)
     }
+}
+
+/// `/store` is a path prefix of `/store` and `/store/x`, not of `/storefront`.
+fn is_path_prefix(prefix: &str, path: &str) -> bool {
+    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 fn normalize_mount(path: &str) -> String {
@@ -336,17 +356,19 @@ mod tests {
         let merged = DirConfig::merge(&outer, &inner);
         assert_eq!(merged.throttle, outer.throttle);
         assert!(!merged.panic_test());
-        assert_eq!(merged.mount(), "/store/coop", "innermost Location is the mount");
+        assert_eq!(merged.mount_for("/store/coop/hello", Some("/store")), "/store/coop", "innermost section is the mount");
+        assert_eq!(merged.mount_for("/store/hello", Some("/store")), "/store", "only a prefix of the path counts");
     }
 
     #[test]
     fn explicit_mount_wins_over_section_paths() {
         let outer = DirConfig { mount: Some("/store".into()), mount_explicit: true, ..DirConfig::default() };
         let inner = DirConfig::for_section(Some("/store/sub"));
-        assert_eq!(DirConfig::merge(&outer, &inner).mount(), "/store");
+        assert_eq!(DirConfig::merge(&outer, &inner).mount_for("/store/sub/x", Some("/store/sub")), "/store");
         let server = DirConfig::for_section(None);
-        let loc = DirConfig::for_section(Some("/store/"));
-        assert_eq!(DirConfig::merge(&server, &loc).mount(), "/store");
+        assert_eq!(server.mount_for("/store/hello", Some("/store/")), "/store", "httpd's section path");
+        assert_eq!(server.mount_for("/storefront/hello", Some("/store")), "");
+        assert_eq!(server.mount_for("/store/hello", None), "");
     }
 
     #[test]

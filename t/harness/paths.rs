@@ -1,0 +1,67 @@
+//! Where things are: the built module, the repository, and fresh per-test
+//! state directories under target/t/ that httpd children (www-data) and the
+//! postgres user can traverse.
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The repository root (the root crate's manifest directory).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// target/<profile>/, derived from the test executable
+/// (target/<profile>/deps/httpd-HASH), so a custom CARGO_TARGET_DIR works.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.ancestors()
+        .nth(2)
+        .unwrap_or_else(|| panic!("unexpected test executable path {}", exe.display()))
+        .to_path_buf()
+}
+
+/// The libmod_esf.so cargo built for this test run.
+pub fn module_path() -> PathBuf {
+    let path = profile_dir().join("libmod_esf.so");
+    assert!(
+        path.is_file(),
+        "{} is missing: run the tests with `cargo test --test httpd`, which builds the cdylib first",
+        path.display()
+    );
+    path
+}
+
+/// A fresh, empty directory target/t/<name>-<pid>-<n>, mode 0755, reachable
+/// by other users (httpd children run as www-data).
+pub fn state_dir(name: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let target = profile_dir().parent().expect("target dir").to_path_buf();
+    let base = target.join("t");
+    fs::create_dir_all(&base).expect("create target/t");
+    allow_traversal(&target);
+    allow_traversal(&base);
+
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = base.join(format!("{name}-{}-{n}", std::process::id()));
+    if dir.exists() {
+        fs::remove_dir_all(&dir).expect("remove stale state dir");
+    }
+    fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    set_mode(&dir, 0o755);
+    dir
+}
+
+/// Sets the permission bits of `path`.
+pub(super) fn set_mode(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", path.display()));
+}
+
+/// Adds o+x to a directory so other users can reach what is below it.
+fn allow_traversal(dir: &Path) {
+    let mode = fs::metadata(dir).expect("stat").permissions().mode();
+    if mode & 0o001 == 0 {
+        set_mode(dir, mode | 0o001);
+    }
+}
