@@ -1,4 +1,11 @@
-//! Integration tests: a real httpd loading the freshly built module.
+//! Integration tests: a real httpd (Debian's apache2) loading the freshly
+//! built module, and a real PostgreSQL cluster under target/.
 mod harness;
+mod store_conf;
+
+mod configtest;
+mod graceful;
 mod harness_selftest;
+mod hello;
+mod panic;
 mod postgres_cluster;
