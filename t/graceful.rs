@@ -1,6 +1,6 @@
 //! `apachectl graceful` while requests keep coming: no request fails, the
-//! module is configured again for the new generation, and a changed
-//! template is served after it.
+//! module is unloaded and loaded again (so a newly installed mod_esf.so is
+//! the one running), and a changed template is served after it.
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -44,6 +44,7 @@ fn graceful_under_load_loses_nothing_and_picks_up_templates() {
     for mpm in Mpm::ALL {
         let templates = repo_root().join("templates");
         let httpd = Httpd::builder(mpm)
+            .installed_module()
             .file("tpl/hello.liquid", "{% include \"layout_head\" %}<p>Hello {{ name }}!</p>{% include \"layout_foot\" %}")
             .conf(&format!("EsfTemplates {{root}}/tpl {}\n<Location /store>\n    SetHandler esf\n</Location>", templates.display()))
             .start();
@@ -58,6 +59,7 @@ fn graceful_under_load_loses_nothing_and_picks_up_templates() {
 
         thread::sleep(std::time::Duration::from_millis(300));
         httpd.graceful();
+        let module = httpd.reinstall_module();
         std::fs::write(
             httpd.root.join("tpl/hello.liquid"),
             "{% include \"layout_head\" %}<p>Greetings {{ name }}!</p>{% include \"layout_foot\" %}",
@@ -80,5 +82,12 @@ fn graceful_under_load_loses_nothing_and_picks_up_templates() {
             assert!(log.contains(&format!("configured (generation {generation},")), "{mpm:?}: generation {generation} configured:\n{log}");
         }
         assert!(!log.contains("exit signal"), "{mpm:?}:\n{log}");
+        assert!(!log.contains("ESF00007"), "{mpm:?}: the module was not unloaded:\n{log}");
+        for pid in std::iter::once(httpd.parent_pid()).chain(httpd.child_pids()) {
+            let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+            let mapped: Vec<&str> = maps.lines().filter(|l| l.contains("mod_esf.so")).collect();
+            assert!(!mapped.is_empty(), "{mpm:?}: pid {pid} maps {}", module.display());
+            assert!(mapped.iter().all(|l| !l.ends_with("(deleted)")), "{mpm:?}: pid {pid} still runs the replaced module: {mapped:?}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! `post_config` (in the parent, once per configuration generation),
 //! `child_init` (in each child after fork) and the content `handler`.
 use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::config;
 use super::ffi;
@@ -13,6 +14,13 @@ const CONFIGURED: MessageId = MessageId(3);
 const CHILD_STARTED: MessageId = MessageId(4);
 const PANIC_ANSWERED: MessageId = MessageId(5);
 const HANDLER_FAILED: MessageId = MessageId(6);
+const NOT_UNLOADED: MessageId = MessageId(7);
+
+/// How often httpd registered this copy of the module's hooks. httpd
+/// unloads the .so at every restart, which resets this to 0; above 1 means
+/// something (a thread-local destructor run in the parent, say) kept glibc
+/// from unloading it, and a new mod_esf.so would be silently ignored.
+static REGISTRATIONS: AtomicU32 = AtomicU32::new(0);
 
 /// The handler name: `SetHandler esf`.
 pub const HANDLER_NAME: &str = "esf";
@@ -24,6 +32,7 @@ const SERVER_ERROR: c_int = ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
 pub unsafe extern "C" fn register_hooks(_pool: *mut ffi::apr_pool_t) {
     guard::catch(
         || {
+            REGISTRATIONS.fetch_add(1, Ordering::Relaxed);
             log::install_log_crate_logger();
             guard::install_panic_hook();
             // SAFETY: called from register_hooks, where httpd expects hook
@@ -70,6 +79,13 @@ unsafe extern "C" fn post_config(_pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::
         || {
             if is_first_startup_pass(s) {
                 return OK;
+            }
+            if REGISTRATIONS.load(Ordering::Relaxed) > 1 {
+                log::server(
+                    Level::Warn,
+                    NOT_UNLOADED,
+                    "mod_esf.so was not unloaded by the restart: a newly installed mod_esf.so takes effect only after a full stop and start",
+                );
             }
             // SAFETY: httpd passes the main server, live for the generation.
             let main = unsafe { config::server_config(s) };

@@ -66,9 +66,31 @@ pub struct HttpdBuilder {
     mpm: Mpm,
     conf: String,
     files: Vec<(PathBuf, String)>,
+    installed_module: bool,
+}
+
+/// Where `installed_module()` puts the module, relative to the instance dir.
+const INSTALLED_MODULE: &str = "modules/mod_esf.so";
+
+/// Copies the freshly built module to `dest` the way INSTALL.md says to:
+/// under a temporary name, then renamed over the old file (a new inode, so
+/// running children keep the old mapping).
+pub fn install_module(dest: &Path) {
+    make_dir(dest.parent().expect("module dir"));
+    let tmp = dest.with_extension("so.tmp");
+    fs::copy(module_path(), &tmp).unwrap_or_else(|e| panic!("copy module to {}: {e}", tmp.display()));
+    fs::rename(&tmp, dest).unwrap_or_else(|e| panic!("rename to {}: {e}", dest.display()));
 }
 
 impl HttpdBuilder {
+    /// Loads the module from a copy installed in the instance dir
+    /// (`{root}/modules/mod_esf.so`) instead of the build output, so a test
+    /// can install a new file over it with [`Httpd::reinstall_module`].
+    pub fn installed_module(mut self) -> Self {
+        self.installed_module = true;
+        self
+    }
+
     /// Appends server-level configuration after the module's LoadModule.
     pub fn conf(mut self, text: &str) -> Self {
         self.conf.push_str(text);
@@ -130,7 +152,14 @@ impl HttpdBuilder {
     }
 
     fn write_conf(&self, root: &Path, port: u16) -> PathBuf {
-        let text = base_conf(self.mpm, root, port) + &fill_root(&self.conf, root);
+        let module = if self.installed_module {
+            let dest = root.join(INSTALLED_MODULE);
+            install_module(&dest);
+            dest
+        } else {
+            module_path()
+        };
+        let text = base_conf(self.mpm, root, port, &module) + &fill_root(&self.conf, root);
         let path = root.join("httpd.conf");
         fs::write(&path, text).expect("write httpd.conf");
         path
@@ -138,7 +167,7 @@ impl HttpdBuilder {
 }
 
 /// The configuration every instance starts from.
-fn base_conf(mpm: Mpm, root: &Path, port: u16) -> String {
+fn base_conf(mpm: Mpm, root: &Path, port: u16, module: &Path) -> String {
     let user = if running_as_root() {
         "User www-data\nGroup www-data\n"
     } else {
@@ -172,7 +201,7 @@ DocumentRoot "{{root}}/htdocs"
 LoadModule esf_module "{module}"
 "#,
         mpm_conf = mpm.conf(),
-        module = module_path().display(),
+        module = module.display(),
     );
     fill_root(&template, root)
 }
@@ -303,7 +332,16 @@ impl Httpd {
             mpm,
             conf: String::new(),
             files: Vec::new(),
+            installed_module: false,
         }
+    }
+
+    /// Installs the module again over the instance's copy (see
+    /// [`HttpdBuilder::installed_module`]); the next graceful restart loads it.
+    pub fn reinstall_module(&self) -> PathBuf {
+        let dest = self.root.join(INSTALLED_MODULE);
+        install_module(&dest);
+        dest
     }
 
     pub fn url(&self, path: &str) -> String {

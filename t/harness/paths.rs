@@ -4,7 +4,9 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 /// The repository root (the root crate's manifest directory).
 pub fn repo_root() -> PathBuf {
@@ -21,14 +23,26 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The libmod_esf.so cargo built for this test run.
+/// The libmod_esf.so for this test run, built from the current sources.
+///
+/// Cargo does not rebuild a cdylib-only library for an integration test
+/// (the test does not link it), so a plain `cargo test` would load a stale
+/// module: the first call runs `cargo build` for it, in the same profile.
 pub fn module_path() -> PathBuf {
-    let path = profile_dir().join("libmod_esf.so");
-    assert!(
-        path.is_file(),
-        "{} is missing: run the tests with `cargo test --test httpd`, which builds the cdylib first",
-        path.display()
-    );
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let dir = profile_dir();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "-p", "mod_esf", "--lib"]).current_dir(repo_root());
+        if dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build for the module");
+        assert!(status.success(), "building mod_esf failed");
+    });
+    let path = dir.join("libmod_esf.so");
+    assert!(path.is_file(), "{} is missing after cargo build", path.display());
     path
 }
 
