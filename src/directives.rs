@@ -8,6 +8,7 @@
 //! | `EsfTemplates DIR…` | server, vhost, section | built-in templates |
 //! | `EsfMount PATH` | server, vhost, section | the `<Location>` path |
 //! | `EsfDatabase "conninfo"` | server, vhost | none |
+//! | `EsfDatabasePool N` | server, vhost | threads per child |
 //! | `EsfCacheDir DIR` | server, vhost | none |
 //! | `EsfCacheSize SIZE` | server, vhost | 256M |
 //! | `EsfSessionSecret FILE` | server, vhost | none |
@@ -22,10 +23,11 @@ use esf_core::templates::TemplateSet;
 use crate::apache::{take1, take_argv, Command, Context, DirectiveCx, END};
 
 /// The table httpd reads (see `apache::module`).
-pub static COMMANDS: [Command; 10] = [
+pub static COMMANDS: [Command; 11] = [
     take_argv(c"EsfTemplates", esf_templates, Context::Anywhere, c"DIR... - template directories, searched in order before the built-in templates"),
     take1(c"EsfMount", esf_mount, Context::Anywhere, c"PATH - the URL prefix the application's routes are under (default: the <Location> path)"),
     take1(c"EsfDatabase", esf_database, Context::Server, c"\"conninfo\" - the PostgreSQL database, as a libpq connection string"),
+    take1(c"EsfDatabasePool", esf_database_pool, Context::Server, c"N - PostgreSQL connections per child (default: the child's threads)"),
     take1(c"EsfCacheDir", esf_cache_dir, Context::Server, c"DIR - directory of the shared LMDB object cache"),
     take1(c"EsfCacheSize", esf_cache_size, Context::Server, c"SIZE - maximum size of the object cache, e.g. 512M"),
     take1(c"EsfSessionSecret", esf_session_secret, Context::Server, c"FILE - file holding the secret that signs session cookies"),
@@ -54,6 +56,11 @@ fn esf_mount(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
 
 fn esf_database(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
     cx.server_config().database = Some(values::parse_database(value)?);
+    Ok(())
+}
+
+fn esf_database_pool(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
+    cx.server_config().database_pool = Some(values::parse_database_pool(value)?);
     Ok(())
 }
 

@@ -3,13 +3,14 @@
 use esf_core::app;
 use esf_core::config::DirConfig;
 use esf_core::http::{Request as _, Response};
+use esf_data::DataLayer;
 
 use crate::apache::Request;
 
 /// The response for one request in a section configured by `config`.
-pub fn respond(config: &DirConfig, req: &mut Request) -> Response {
+pub fn respond(config: &DirConfig, data: Option<&DataLayer>, req: &mut Request) -> Response {
     let mount = config.mount_for(req.path(), req.section_path());
-    app::handle(config, mount, req)
+    app::handle(config, mount, data, req)
 }
 
 /// The 500 page sent after a panic (the panic itself is in the error log).

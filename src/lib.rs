@@ -14,8 +14,10 @@
 //!   configuration records, requests, error log);
 //! - [`directives`]: every `Esf…` directive, one function each;
 //! - [`handler`]: what a request for `SetHandler esf` runs;
+//! - [`site`]: a server's settings and, in a child, its data layer;
 //! - the crate `esf-core`: everything that needs no Apache (directive
 //!   values, templates, controllers, pages), unit-tested on its own.
 pub mod apache;
 pub mod directives;
 pub mod handler;
+pub mod site;

@@ -9,3 +9,7 @@ mod harness_selftest;
 mod hello;
 mod panic;
 mod postgres_cluster;
+mod schema_import;
+mod data_layer;
+mod models;
+mod store_fixture;

@@ -82,3 +82,55 @@ fn www_data_can_connect_over_the_socket() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), db);
 }
+
+/// A restart drops every session: a connection made before it fails, a
+/// new one works, and the data survives.
+#[test]
+fn private_cluster_restarts() {
+    use esf_schema::postgres::{Client, NoTls};
+    let pg = PgCluster::private();
+    let db = pg.create_database("restart");
+    pg.psql(
+        &db,
+        "create table kept (n int); insert into kept values (7)",
+    );
+    let mut before = Client::connect(&pg.conninfo(&db), NoTls).expect("connect before");
+    before
+        .simple_query("select 1")
+        .expect("query before the restart");
+
+    pg.restart();
+
+    assert!(
+        before.simple_query("select 1").is_err(),
+        "old connection still works"
+    );
+    let mut after = Client::connect(&pg.conninfo(&db), NoTls).expect("connect after");
+    let kept: i32 = after.query_one("select n from kept", &[]).unwrap().get(0);
+    assert_eq!(kept, 7);
+}
+
+/// stop() refuses connections until start(); dropping the cluster ends
+/// its postmaster.
+#[test]
+fn private_cluster_stops_starts_and_ends_on_drop() {
+    use esf_schema::postgres::{Client, NoTls};
+    let pg = PgCluster::private();
+    let conninfo = pg.conninfo("postgres");
+
+    pg.stop();
+    assert!(
+        Client::connect(&conninfo, NoTls).is_err(),
+        "connected to a stopped cluster"
+    );
+    pg.start();
+    Client::connect(&conninfo, NoTls).expect("connect after start");
+
+    let pid = pg.postmaster_pid().expect("postmaster.pid");
+    assert!(crate::harness::alive(pid));
+    drop(pg);
+    assert!(
+        !crate::harness::alive(pid),
+        "postmaster {pid} outlived its cluster"
+    );
+}

@@ -8,6 +8,8 @@ use std::ffi::{c_char, c_void, CStr};
 
 use esf_core::config::{DirConfig, ServerConfig};
 
+use crate::site::Server;
+
 use super::ffi;
 use super::guard;
 use super::module::module_index;
@@ -16,14 +18,14 @@ use super::pool::Pool;
 pub unsafe extern "C" fn create_server_config(p: *mut ffi::apr_pool_t, _s: *mut ffi::server_rec) -> *mut c_void {
     // SAFETY: httpd passes the live configuration pool.
     let pool = unsafe { Pool::from_raw(p) };
-    guard::catch(|| pool.adopt(ServerConfig::default()).cast(), std::ptr::null_mut)
+    guard::catch(|| pool.adopt(Server::new(ServerConfig::default())).cast(), std::ptr::null_mut)
 }
 
 pub unsafe extern "C" fn merge_server_config(p: *mut ffi::apr_pool_t, base: *mut c_void, add: *mut c_void) -> *mut c_void {
     // SAFETY: base and add are records made by create/merge_server_config,
     // alive in the configuration pool; `p` is live.
-    let (pool, base, add) = unsafe { (Pool::from_raw(p), &*base.cast::<ServerConfig>(), &*add.cast::<ServerConfig>()) };
-    guard::catch(|| pool.adopt(ServerConfig::merge(base, add)).cast(), std::ptr::null_mut)
+    let (pool, base, add) = unsafe { (Pool::from_raw(p), &*base.cast::<Server>(), &*add.cast::<Server>()) };
+    guard::catch(|| pool.adopt(Server::new(ServerConfig::merge(&base.config, &add.config))).cast(), std::ptr::null_mut)
 }
 
 pub unsafe extern "C" fn create_dir_config(p: *mut ffi::apr_pool_t, dir: *mut c_char) -> *mut c_void {
@@ -52,13 +54,27 @@ unsafe fn module_config(vector: *mut ffi::ap_conf_vector_t) -> *mut c_void {
 /// # Safety
 /// `s` is a live server_rec; the caller holds the only reference (config time).
 pub unsafe fn server_config_mut<'a>(s: *mut ffi::server_rec) -> &'a mut ServerConfig {
-    unsafe { &mut *module_config((*s).module_config).cast::<ServerConfig>() }
+    unsafe { &mut (*module_config((*s).module_config).cast::<Server>()).config }
 }
 
 /// # Safety
 /// `s` is a live server_rec of the running configuration.
-pub unsafe fn server_config<'a>(s: *const ffi::server_rec) -> &'a ServerConfig {
-    unsafe { &*module_config((*s).module_config).cast::<ServerConfig>() }
+pub unsafe fn server<'a>(s: *const ffi::server_rec) -> &'a Server {
+    unsafe { &*module_config((*s).module_config).cast::<Server>() }
+}
+
+/// Every server of the configuration: the main one, then each vhost.
+///
+/// # Safety
+/// `main` is the live main server_rec (its `next` chain lists the vhosts).
+pub unsafe fn all_servers<'a>(main: *const ffi::server_rec) -> Vec<&'a Server> {
+    let mut servers = Vec::new();
+    let mut s = main;
+    while !s.is_null() {
+        servers.push(unsafe { server(s) });
+        s = unsafe { (*s).next };
+    }
+    servers
 }
 
 /// # Safety

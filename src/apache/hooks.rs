@@ -8,6 +8,7 @@ use super::config;
 use super::ffi;
 use super::guard;
 use super::log::{self, Level, MessageId};
+use super::mpm;
 use super::request::Request;
 
 const CONFIGURED: MessageId = MessageId(3);
@@ -67,13 +68,6 @@ fn is_first_startup_pass(s: *mut ffi::server_rec) -> bool {
     }
 }
 
-fn generation() -> c_int {
-    let mut generation: c_int = 0;
-    // SAFETY: AP_MPMQ_GENERATION writes one int.
-    unsafe { ffi::ap_mpm_query(ffi::AP_MPMQ_GENERATION as c_int, &mut generation) };
-    generation
-}
-
 unsafe extern "C" fn post_config(_pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::apr_pool_t, _ptemp: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> c_int {
     guard::catch(
         || {
@@ -88,14 +82,14 @@ unsafe extern "C" fn post_config(_pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::
                 );
             }
             // SAFETY: httpd passes the main server, live for the generation.
-            let main = unsafe { config::server_config(s) };
+            let main = unsafe { &config::server(s).config };
             log::server(
                 Level::Notice,
                 CONFIGURED,
                 &format!(
                     "mod_esf {} configured (generation {}, database {}, object cache {})",
                     env!("CARGO_PKG_VERSION"),
-                    generation(),
+                    mpm::generation(),
                     if main.database.is_some() { "set" } else { "not set" },
                     main.cache_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "not set".into()),
                 ),
@@ -106,11 +100,17 @@ unsafe extern "C" fn post_config(_pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::
     )
 }
 
-unsafe extern "C" fn child_init(_pchild: *mut ffi::apr_pool_t, _s: *mut ffi::server_rec) {
+unsafe extern "C" fn child_init(_pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     guard::catch(
         || {
             guard::install_panic_hook();
-            log::server(Level::Debug, CHILD_STARTED, &format!("child {} started (generation {})", std::process::id(), generation()));
+            // Open each server's data layer now, in the child, so a cache
+            // that cannot open is reported at child start.
+            // SAFETY: httpd passes the main server; its vhost chain is live.
+            for server in unsafe { config::all_servers(s) } {
+                server.data(mpm::limits);
+            }
+            log::server(Level::Debug, CHILD_STARTED, &format!("child {} started (generation {})", std::process::id(), mpm::generation()));
         },
         || (),
     )
@@ -123,11 +123,12 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     if req.handler() != Some(HANDLER_NAME) {
         return DECLINED;
     }
-    // SAFETY: the request's per-dir config holds our merged DirConfig.
-    let config = unsafe { config::dir_config(r) };
+    // SAFETY: the request's per-dir config holds our merged DirConfig, and
+    // its server our Server record.
+    let (config, server) = unsafe { (config::dir_config(r), config::server((*r).server)) };
     let served = guard::catch(
         || {
-            let response = match guard::catch_panic(|| crate::handler::respond(config, &mut req)) {
+            let response = match guard::catch_panic(|| crate::handler::respond(config, server.data(mpm::limits), &mut req)) {
                 Ok(response) => response,
                 Err(()) => {
                     req.log(Level::Error, PANIC_ANSWERED, "the handler panicked (see the panic line above); answered with the 500 page");

@@ -12,6 +12,7 @@ mod guard;
 mod hooks;
 pub mod log;
 mod module;
+mod mpm;
 mod pool;
 mod request;
 

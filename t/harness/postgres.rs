@@ -1,5 +1,6 @@
 //! One throwaway PostgreSQL cluster per test process, started on first use
-//! and stopped at process exit: tests get their own databases in it.
+//! and stopped at process exit: tests get their own databases in it. A test
+//! that stops or restarts the server gets a private cluster instead.
 //!
 //! The data dir (which PostgreSQL wants 0700) and the unix socket dir (0755,
 //! so httpd children running as www-data can connect) are siblings in a
@@ -34,11 +35,48 @@ impl PgCluster {
     /// The process-wide cluster, started by the first caller.
     pub fn shared() -> &'static PgCluster {
         SHARED.get_or_init(|| {
-            let cluster = PgCluster::start();
+            let cluster = PgCluster::launch();
             // SAFETY: registers a plain extern "C" fn; no other preconditions.
             unsafe { libc::atexit(stop_shared) };
             cluster
         })
+    }
+
+    /// A cluster of the caller's own, for tests that stop or restart the
+    /// server; destroyed on drop.
+    pub fn private() -> PgCluster {
+        PgCluster::launch()
+    }
+
+    /// Fast shutdown (sessions are disconnected), keeping the data.
+    pub fn stop(&self) {
+        let out = run(self
+            .command("pg_ctl")
+            .arg("-w")
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "fast", "stop"]));
+        assert!(
+            out.status.success(),
+            "pg_ctl stop failed:\n{}",
+            output_text(&out)
+        );
+    }
+
+    /// Starts a stopped cluster again on the same port.
+    pub fn start(&self) {
+        assert!(
+            self.pg_ctl_start(),
+            "postgres could not start again: port {} is taken",
+            self.port
+        );
+    }
+
+    /// Fast shutdown and start on the same port; returns once the server
+    /// accepts connections again. Existing connections are lost.
+    pub fn restart(&self) {
+        self.stop();
+        self.start();
     }
 
     pub fn port(&self) -> u16 {
@@ -117,7 +155,7 @@ impl PgCluster {
     }
 
     /// initdb into a fresh state dir, then pg_ctl start on a free port.
-    fn start() -> PgCluster {
+    fn launch() -> PgCluster {
         let dir = state_dir("postgres");
         let socket = dir.join("socket");
         fs::create_dir(&socket).expect("create socket dir");
@@ -202,7 +240,7 @@ impl PgCluster {
 
     /// Immediate shutdown, SIGKILL if the postmaster lingers, then removes
     /// the state dir.
-    fn stop(&self) {
+    fn destroy(&self) {
         let postmaster = self.postmaster_pid();
         run(self.command("pg_ctl").arg("-D").arg(self.data_dir()).args([
             "-m",
@@ -216,7 +254,7 @@ impl PgCluster {
     }
 
     /// The first line of postmaster.pid.
-    fn postmaster_pid(&self) -> Option<i32> {
+    pub fn postmaster_pid(&self) -> Option<i32> {
         let text = fs::read_to_string(self.data_dir().join("postmaster.pid")).ok()?;
         text.lines().next()?.trim().parse().ok()
     }
@@ -236,9 +274,17 @@ impl PgCluster {
     }
 }
 
+/// Ends a private cluster. The shared one lives in a static, which is never
+/// dropped: atexit ends it.
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}
+
 extern "C" fn stop_shared() {
     if let Some(cluster) = SHARED.get() {
-        cluster.stop();
+        cluster.destroy();
     }
 }
 

@@ -4,11 +4,13 @@
 //! picks a template; it returns a [`Response`] and never sees SQL.
 use once_cell::sync::Lazy;
 
+use esf_data::DataLayer;
+
 use crate::config::DirConfig;
-use crate::http::{form_value, Request, Response};
+use crate::controllers::{hello, product};
+use crate::http::{Request, Response};
 use crate::pages::Pages;
 use crate::templates::TemplateSet;
-use crate::view::View;
 
 /// Sections without `EsfTemplates` render with the built-in templates.
 static BUILT_IN_TEMPLATES: Lazy<TemplateSet> = Lazy::new(TemplateSet::built_in);
@@ -26,16 +28,32 @@ pub fn error_page(config: &DirConfig, mount: &str, status: u16, message: &str) -
 }
 
 /// Answers one request for the application mounted at `mount` (see
-/// [`DirConfig::mount_for`]) in a section configured by `config`.
-pub fn handle(config: &DirConfig, mount: &str, req: &mut dyn Request) -> Response {
+/// [`DirConfig::mount_for`]) in a section configured by `config`, with the
+/// server's data layer (`None` when it has no database or cache).
+pub fn handle(config: &DirConfig, mount: &str, data: Option<&DataLayer>, req: &mut dyn Request) -> Response {
     let pages = pages(config, mount);
     let Some(route) = route_of(req.path(), pages.mount) else {
         return pages.error(404, "There is no page at this address.");
     };
-    match route {
-        "/hello" => only_get(req, &pages).unwrap_or_else(|| hello(req, &pages)),
-        PANIC_ROUTE if config.panic_test() => panic!("EsfPanicTest: this request panics on purpose"),
+    if route == PANIC_ROUTE && config.panic_test() {
+        panic!("EsfPanicTest: this request panics on purpose");
+    }
+    let segments: Vec<&str> = route[1..].split('/').collect();
+    match segments.as_slice() {
+        ["hello"] => only_get(req, &pages).unwrap_or_else(|| hello::show(req, &pages)),
+        ["product", id] => only_get(req, &pages).unwrap_or_else(|| with_data(data, &pages, |data| product::show(id, data, &pages))),
         _ => pages.error(404, "There is no page at this address."),
+    }
+}
+
+/// Runs a controller that needs the data layer; 503 without one.
+fn with_data(data: Option<&DataLayer>, pages: &Pages, controller: impl FnOnce(&DataLayer) -> Response) -> Response {
+    match data {
+        Some(data) => controller(data),
+        None => {
+            log::error!("a page needs data but this server has no working EsfDatabase/EsfCacheDir");
+            pages.error(503, "The store is not available right now. Please try again later.")
+        }
     }
 }
 
@@ -57,15 +75,6 @@ fn only_get(req: &dyn Request, pages: &Pages) -> Option<Response> {
     }
 }
 
-/// `GET /hello?name=X`: the smallest page through the whole stack.
-fn hello(req: &dyn Request, pages: &Pages) -> Response {
-    let name = form_value(req.query(), "name");
-    let name = name.as_deref().filter(|n| !n.is_empty()).unwrap_or("World");
-    let mut view = View::new();
-    view.text("name", name);
-    pages.render(200, "hello", "Hello", view)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,7 +85,7 @@ mod tests {
     }
 
     fn handle(config: &DirConfig, req: &mut FakeRequest) -> Response {
-        super::handle(config, "/store", req)
+        super::handle(config, "/store", None, req)
     }
 
     #[test]
@@ -105,6 +114,12 @@ mod tests {
             assert_eq!(r.status, 404, "{path}");
             assert!(r.body.contains("404 Not Found"));
         }
+    }
+
+    #[test]
+    fn data_pages_without_a_data_layer_are_503() {
+        let r = handle(&store(), &mut FakeRequest::get("/store/product/1"));
+        assert_eq!(r.status, 503);
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub type DirectiveResult<T> = Result<T, DirectiveError>;
 pub struct ServerConfig {
     /// `EsfDatabase "libpq conninfo"`
     pub database: Option<String>,
+    /// `EsfDatabasePool N`: connections per child (default: its threads)
+    pub database_pool: Option<usize>,
     /// `EsfCacheDir DIR`
     pub cache_dir: Option<PathBuf>,
     /// `EsfCacheSize SIZE`, bytes
@@ -58,6 +60,7 @@ impl ServerConfig {
     pub fn merge(base: &ServerConfig, add: &ServerConfig) -> ServerConfig {
         ServerConfig {
             database: add.database.clone().or_else(|| base.database.clone()),
+            database_pool: add.database_pool.or(base.database_pool),
             cache_dir: add.cache_dir.clone().or_else(|| base.cache_dir.clone()),
             cache_size: add.cache_size.or(base.cache_size),
             session_secret: add.session_secret.clone().or_else(|| base.session_secret.clone()),
@@ -192,6 +195,13 @@ pub fn parse_database(value: &str) -> DirectiveResult<String> {
         ));
     }
     Ok(v.to_string())
+}
+
+/// `EsfDatabasePool N`: 1 to 1000 connections per child.
+pub fn parse_database_pool(value: &str) -> DirectiveResult<usize> {
+    parse_positive::<usize>(value)
+        .filter(|n| *n <= 1000)
+        .ok_or_else(|| DirectiveError::new("EsfDatabasePool", value, "expected a number of connections per child from 1 to 1000"))
 }
 
 /// `EsfCacheDir DIR`: must be an existing directory.
@@ -383,6 +393,8 @@ mod tests {
 
     #[test]
     fn counts_and_flags() {
+        assert_eq!(parse_database_pool("16").unwrap(), 16);
+        assert!(parse_database_pool("0").is_err() && parse_database_pool("1001").is_err());
         assert_eq!(parse_max_requests("0").unwrap(), 0);
         assert_eq!(parse_max_requests("10000").unwrap(), 10000);
         assert!(parse_max_requests("ten").is_err());

@@ -2,6 +2,9 @@
 //! returns. The module's Apache layer implements [`Request`] over httpd's
 //! `request_rec`; tests implement it over plain values.
 use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use esf_data::part::Freshness;
 
 /// Why a request body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +47,24 @@ impl Response {
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
         self.headers.push((name, value.into()));
         self
+    }
+
+    /// Lets shared caches keep the page while its data is fresh:
+    /// `Cache-Control: public, max-age`, `Expires` and `Last-Modified`.
+    /// An error page is left as it is.
+    pub fn cacheable(self, freshness: Freshness, now: SystemTime) -> Response {
+        if self.status != 200 {
+            return self;
+        }
+        let modified = UNIX_EPOCH + Duration::from_secs(u64::try_from(freshness.modified).unwrap_or(0));
+        self.with_header("Cache-Control", format!("public, max-age={}", freshness.max_age(now)))
+            .with_header("Expires", httpdate::fmt_http_date(freshness.expires_at.max(now)))
+            .with_header("Last-Modified", httpdate::fmt_http_date(modified.min(now)))
+    }
+
+    /// A page that belongs to one session: never stored by any cache.
+    pub fn private(self) -> Response {
+        self.with_header("Cache-Control", "private, no-store")
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -124,6 +145,18 @@ pub mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cacheable_pages_carry_the_shortest_ttl() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let freshness = Freshness { expires_at: now + Duration::from_secs(30), modified: 1_699_999_000 };
+        let r = Response::html(200, String::new()).cacheable(freshness, now);
+        assert_eq!(r.header("Cache-Control"), Some("public, max-age=30"));
+        assert_eq!(r.header("Expires"), Some("Tue, 14 Nov 2023 22:13:50 GMT"));
+        assert_eq!(r.header("Last-Modified"), Some("Tue, 14 Nov 2023 21:56:40 GMT"));
+        let e = Response::html(404, String::new()).cacheable(freshness, now);
+        assert_eq!(e.header("Cache-Control"), None);
+    }
 
     #[test]
     fn form_values_are_decoded() {

@@ -7,6 +7,7 @@
 //! ([`app`]). The module crate at the repository root adapts httpd's
 //! `request_rec` to [`http::Request`] and calls [`app::handle`].
 pub mod app;
+pub mod controllers;
 pub mod config;
 pub mod http;
 pub mod pages;

@@ -32,6 +32,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("layout_foot", include_str!("../../../templates/layout_foot.liquid")),
     ("hello", include_str!("../../../templates/hello.liquid")),
     ("error", include_str!("../../../templates/error.liquid")),
+    ("product", include_str!("../../../templates/product.liquid")),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

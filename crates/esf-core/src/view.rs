@@ -5,6 +5,7 @@
 //! goes in through [`View::raw_html`], the only way to put unescaped text on a
 //! page.
 use liquid::model::{KString, Object, Value};
+use liquid::ValueView;
 
 #[derive(Debug, Default, Clone)]
 pub struct View(Object);
@@ -46,8 +47,24 @@ impl View {
         self
     }
 
+    /// A model's plain view object, every string in it escaped.
+    pub fn object<T: serde::Serialize>(&mut self, key: &'static str, value: &T) -> &mut View {
+        let value = liquid::model::to_value(value).map(escape_strings).unwrap_or(Value::Nil);
+        self.0.insert(KString::from_static(key), value);
+        self
+    }
+
     pub fn as_object(&self) -> &Object {
         &self.0
+    }
+}
+
+fn escape_strings(value: Value) -> Value {
+    match value {
+        Value::Scalar(s) if s.type_name() == "string" => Value::scalar(escape_html(s.to_kstr().as_str())),
+        Value::Array(items) => Value::Array(items.into_iter().map(escape_strings).collect()),
+        Value::Object(object) => Value::Object(object.into_iter().map(|(k, v)| (k, escape_strings(v))).collect()),
+        other => other,
     }
 }
 
@@ -70,11 +87,26 @@ pub fn escape_html(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use liquid::ValueView;
 
     #[test]
     fn escapes_markup_and_quotes() {
         assert_eq!(escape_html(r#"<b a="1">Zoë & 'x'</b>"#), "&lt;b a=&quot;1&quot;&gt;Zoë &amp; &#39;x&#39;&lt;/b&gt;");
+    }
+
+    #[test]
+    fn objects_are_escaped_throughout() {
+        #[derive(serde::Serialize)]
+        struct Model {
+            name: String,
+            price_cents: i32,
+            tags: Vec<String>,
+        }
+        let mut v = View::new();
+        v.object("m", &Model { name: "<b>".into(), price_cents: 5, tags: vec!["a&b".into()] });
+        let m = v.as_object().get("m").unwrap().as_object().unwrap();
+        assert_eq!(m.get("name").unwrap().to_kstr().as_str(), "&lt;b&gt;");
+        assert_eq!(m.get("price_cents").unwrap().as_scalar().unwrap().to_integer(), Some(5));
+        assert_eq!(m.get("tags").unwrap().as_array().unwrap().get(0).unwrap().to_kstr().as_str(), "a&amp;b");
     }
 
     #[test]

@@ -1,0 +1,71 @@
+//! The module's record for one server (main or `<VirtualHost>`): its
+//! settings and, in a child, the data layer opened for them.
+//!
+//! The data layer (database pool, LMDB cache, coherence listener) is
+//! opened in the child, never in the parent (connections and LMDB
+//! environments must not cross a fork): at child start for every server,
+//! or on first use. Servers with the same settings share one.
+use std::sync::{Arc, OnceLock};
+
+use esf_core::config::ServerConfig;
+use esf_data::{DataLayer, DataSettings};
+use parking_lot::Mutex;
+
+/// Threads and workers of the running MPM (from `ap_mpm_query`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MpmLimits {
+    pub threads_per_child: usize,
+    /// MaxRequestWorkers across all children.
+    pub max_workers: usize,
+}
+
+pub struct Server {
+    pub config: ServerConfig,
+    data: OnceLock<Option<Arc<DataLayer>>>,
+}
+
+/// Data layers opened in this child, by settings, so vhosts share them.
+static OPENED: Mutex<Vec<(DataSettings, Option<Arc<DataLayer>>)>> = Mutex::new(Vec::new());
+
+impl Server {
+    pub fn new(config: ServerConfig) -> Server {
+        Server { config, data: OnceLock::new() }
+    }
+
+    /// This server's data layer in this child (`None` when it has neither
+    /// a database nor a cache, or could not open its cache: logged once).
+    pub fn data(&self, limits: impl FnOnce() -> MpmLimits) -> Option<&DataLayer> {
+        self.data.get_or_init(|| open(settings(&self.config, limits()))).as_deref()
+    }
+}
+
+fn settings(config: &ServerConfig, limits: MpmLimits) -> DataSettings {
+    DataSettings {
+        database: config.database.clone(),
+        pool_size: config.database_pool.unwrap_or(limits.threads_per_child.max(1)),
+        cache_dir: config.cache_dir.clone(),
+        cache_size: config.cache_size(),
+        // Every worker may read at once, plus the coherence listener and
+        // room for children of an old generation finishing after a graceful.
+        cache_readers: u32::try_from(limits.max_workers * 2 + 16).unwrap_or(u32::MAX),
+    }
+}
+
+fn open(settings: DataSettings) -> Option<Arc<DataLayer>> {
+    if settings.database.is_none() && settings.cache_dir.is_none() {
+        return None;
+    }
+    let mut opened = OPENED.lock();
+    if let Some((_, layer)) = opened.iter().find(|(s, _)| *s == settings) {
+        return layer.clone();
+    }
+    let layer = match DataLayer::open(&settings) {
+        Ok(layer) => Some(Arc::new(layer)),
+        Err(e) => {
+            log::error!("{e}; pages that need data answer 503 in this child");
+            None
+        }
+    };
+    opened.push((settings, layer.clone()));
+    layer
+}

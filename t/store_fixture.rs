@@ -1,0 +1,62 @@
+//! A store database for tests: the schema migrated and the `tiny` catalog
+//! imported, plus an object-cache directory httpd's children can write.
+use std::os::unix::fs::chown;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::harness::{repo_root, state_dir, PgCluster};
+
+/// The `tiny` catalog (200 products), generated once per test process.
+pub fn tiny_catalog() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = state_dir("catalog-tiny");
+        let status = Command::new("python3")
+            .arg(repo_root().join("../shared/workload/gen_catalog.py"))
+            .args(["--scale", "tiny", "--out"])
+            .arg(&dir)
+            .status()
+            .expect("run gen_catalog.py");
+        assert!(status.success(), "gen_catalog.py failed");
+        dir
+    })
+}
+
+/// A fresh database on `cluster` holding the store's schema and the tiny
+/// catalog; returns its name.
+pub fn store_database(cluster: &PgCluster, prefix: &str) -> String {
+    let db = cluster.create_database(prefix);
+    let mut client = esf_schema::postgres::Client::connect(&cluster.conninfo(&db), esf_schema::postgres::NoTls).expect("connect");
+    esf_schema::migrate(&mut client).expect("migrate");
+    esf_schema::import_catalog(&mut client, tiny_catalog()).expect("import tiny catalog");
+    db
+}
+
+/// An empty directory for an LMDB cache, owned by the user httpd's
+/// children run as.
+pub fn cache_dir() -> PathBuf {
+    let dir = state_dir("cache");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let www = Command::new("id").args(["-u", "www-data"]).output().expect("id");
+        let uid: u32 = String::from_utf8_lossy(&www.stdout).trim().parse().expect("www-data uid");
+        chown(&dir, Some(uid), Some(uid)).expect("chown cache dir");
+    }
+    dir
+}
+
+/// One line of TSV from the catalog: the fields of product `id`.
+pub fn catalog_product(id: i32) -> Vec<String> {
+    let text = std::fs::read_to_string(tiny_catalog().join("products.tsv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| l.split('\t').map(str::to_string).collect::<Vec<_>>())
+        .find(|f| f[0] == id.to_string())
+        .unwrap_or_else(|| panic!("product {id} not in the catalog"))
+}
+
+/// How the store escapes text in HTML (to find catalog text in pages).
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
