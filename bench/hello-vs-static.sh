@@ -30,7 +30,10 @@ for mpm in event prefork; do
   export ESF_APP_PORT=$((18190 + RANDOM % 500))
   export ESF_MODULE=$root/target/bench/modules/mod_esf.so
   export ESF_TEMPLATES=$root/templates
-  rm -rf "$ESF_STATE"; mkdir -p "$ESF_STATE/htdocs"; chmod o+x "$root/target" "$root/target/bench" "$ESF_STATE"
+  # The hello page touches no data: the database is never connected to.
+  export ESF_DATABASE="host=/nonexistent dbname=unused"
+  rm -rf "$ESF_STATE"; mkdir -p "$ESF_STATE/htdocs" "$ESF_STATE/cache"; chmod o+x "$root/target" "$root/target/bench" "$ESF_STATE"
+  [ "$(id -u)" -eq 0 ] && chown www-data:www-data "$ESF_STATE/cache"
   defines=()
   [ "$mpm" = prefork ] && defines=(-D ESF_PREFORK)
   apache2 -f "$root/apache-conf/app-server.conf" "${defines[@]}" -k start

@@ -3,14 +3,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=$(pwd)/target/stack
-for pidfile in "$state"/app.pid; do
-  [ -f "$pidfile" ] || continue
+pidfile=$state/app.pid
+if [ -f "$pidfile" ]; then
   pid=$(cat "$pidfile")
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid"
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    echo "stopped $(basename "$pidfile" .pid) (pid $pid)"
+    echo "stopped the app server (pid $pid)"
   fi
   rm -f "$pidfile"
-done
+fi
+if [ -d "$state/pg/data" ]; then
+  scripts/pg.sh stop "$state/pg" && echo "stopped PostgreSQL"
+fi
