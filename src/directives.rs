@@ -14,6 +14,7 @@
 //! | `EsfSessionSecret FILE` | server, vhost | none |
 //! | `EsfThrottle N/SECONDS` | server, vhost, section | no limit |
 //! | `EsfMaxRequestsPerChild N` | server, vhost | 0 (no limit) |
+//! | `EsfOrigin URL` | server, vhost, section | the request's own |
 //! | `EsfPanicTest On\|Off` | server, vhost, section | Off |
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use esf_core::templates::TemplateSet;
 use crate::apache::{take1, take_argv, Command, Context, DirectiveCx, END};
 
 /// The table httpd reads (see `apache::module`).
-pub static COMMANDS: [Command; 11] = [
+pub static COMMANDS: [Command; 12] = [
     take_argv(c"EsfTemplates", esf_templates, Context::Anywhere, c"DIR... - template directories, searched in order before the built-in templates"),
     take1(c"EsfMount", esf_mount, Context::Anywhere, c"PATH - the URL prefix the application's routes are under (default: the <Location> path)"),
     take1(c"EsfDatabase", esf_database, Context::Server, c"\"conninfo\" - the PostgreSQL database, as a libpq connection string"),
@@ -33,6 +34,7 @@ pub static COMMANDS: [Command; 11] = [
     take1(c"EsfSessionSecret", esf_session_secret, Context::Server, c"FILE - file holding the secret that signs session cookies"),
     take1(c"EsfThrottle", esf_throttle, Context::Anywhere, c"N/SECONDS - at most N requests per session (or client address) in SECONDS"),
     take1(c"EsfMaxRequestsPerChild", esf_max_requests_per_child, Context::Server, c"N - requests a child serves before it exits gracefully (0 = no limit)"),
+    take1(c"EsfOrigin", esf_origin, Context::Anywhere, c"URL - the store's public origin (scheme://host) when it is behind a proxy"),
     take1(c"EsfPanicTest", esf_panic_test, Context::Anywhere, c"On|Off - make the _panic route panic on purpose (for testing the error trap)"),
     END,
 ];
@@ -88,6 +90,11 @@ fn esf_throttle(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
 
 fn esf_max_requests_per_child(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
     cx.server_config().max_requests_per_child = Some(values::parse_max_requests(value)?);
+    Ok(())
+}
+
+fn esf_origin(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
+    cx.dir_config().origin = Some(values::parse_origin(value)?);
     Ok(())
 }
 

@@ -1,13 +1,17 @@
 //! The module's record for one server (main or `<VirtualHost>`): its
-//! settings and, in a child, the data layer opened for them.
+//! settings and what is made from them: the session keys, the throttle's
+//! shared counters and, in a child, the data layer.
 //!
 //! The data layer (database pool, LMDB cache, coherence listener) is
 //! opened in the child, never in the parent (connections and LMDB
 //! environments must not cross a fork): at child start for every server,
 //! or on first use. Servers with the same settings share one.
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
 use esf_core::config::ServerConfig;
+use esf_core::sealed::Sealer;
+use esf_core::session::SessionKeys;
 use esf_data::{DataLayer, DataSettings};
 use parking_lot::Mutex;
 
@@ -19,9 +23,15 @@ pub struct MpmLimits {
     pub max_workers: usize,
 }
 
+/// Throttle counters in memory shared by all children (see
+/// `esf_core::throttle`): 64 Ki slots, 512 KiB.
+pub const THROTTLE_SLOTS: usize = 1 << 16;
+
 pub struct Server {
     pub config: ServerConfig,
     data: OnceLock<Option<Arc<DataLayer>>>,
+    keys: OnceLock<Option<(SessionKeys, Sealer)>>,
+    throttle_slots: OnceLock<&'static [AtomicU64]>,
 }
 
 /// Data layers opened in this child, by settings, so vhosts share them.
@@ -29,13 +39,35 @@ static OPENED: Mutex<Vec<(DataSettings, Option<Arc<DataLayer>>)>> = Mutex::new(V
 
 impl Server {
     pub fn new(config: ServerConfig) -> Server {
-        Server { config, data: OnceLock::new() }
+        Server { config, data: OnceLock::new(), keys: OnceLock::new(), throttle_slots: OnceLock::new() }
     }
 
     /// This server's data layer in this child (`None` when it has neither
     /// a database nor a cache, or could not open its cache: logged once).
     pub fn data(&self, limits: impl FnOnce() -> MpmLimits) -> Option<&DataLayer> {
         self.data.get_or_init(|| open(settings(&self.config, limits()))).as_deref()
+    }
+
+    /// The session keys and token sealer, with `EsfSessionSecret`.
+    pub fn keys(&self) -> Option<&(SessionKeys, Sealer)> {
+        self.keys
+            .get_or_init(|| {
+                self.config.session_secret.clone().map(|secret| {
+                    let keys = SessionKeys::new(secret);
+                    let sealer = Sealer::new(&keys);
+                    (keys, sealer)
+                })
+            })
+            .as_ref()
+    }
+
+    /// Gives the server the generation's shared throttle counters.
+    pub fn set_throttle_slots(&self, slots: &'static [AtomicU64]) {
+        let _ = self.throttle_slots.set(slots);
+    }
+
+    pub fn throttle_slots(&self) -> Option<&'static [AtomicU64]> {
+        self.throttle_slots.get().copied()
     }
 }
 

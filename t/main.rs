@@ -13,3 +13,4 @@ mod schema_import;
 mod data_layer;
 mod models;
 mod store_fixture;
+mod store;

@@ -73,20 +73,20 @@ fn checkout_is_all_or_nothing_and_never_twice() {
     let session = Session::add_to_cart(&data, "s1", 3, 4).unwrap();
     assert_eq!(session.lines.len(), 2);
 
-    let outcome = Order::place(&data, "s1", session.cart_version, &customer()).unwrap();
+    let outcome = Order::place(&data, "s1", Some(session.cart_version), &customer()).unwrap();
     assert!(matches!(outcome, Checkout::OutOfStock { product_id: 3, .. }), "{outcome:?}");
     assert_eq!(on_hand(cluster, &db, 2), 5, "nothing taken");
     assert_eq!(cluster.psql(&db, "SELECT count(*) FROM orders"), "0");
     assert_eq!(Session::load(&data, "s1").unwrap().unwrap().lines.len(), 2, "the cart is intact");
 
     let session = Session::set_quantity(&data, "s1", 3, 1).unwrap();
-    let Checkout::Placed(order_id) = Order::place(&data, "s1", session.cart_version, &customer()).unwrap() else { panic!("not placed") };
+    let Checkout::Placed(order_id) = Order::place(&data, "s1", Some(session.cart_version), &customer()).unwrap() else { panic!("not placed") };
     assert_eq!(on_hand(cluster, &db, 2), 3);
     assert_eq!(on_hand(cluster, &db, 3), 0);
     assert!(Session::load(&data, "s1").unwrap().unwrap().lines.is_empty(), "the cart is emptied");
 
     // The same cart submitted again: the same order, not a second one.
-    assert_eq!(Order::place(&data, "s1", session.cart_version, &customer()).unwrap(), Checkout::AlreadyPlaced(order_id));
+    assert_eq!(Order::place(&data, "s1", Some(session.cart_version), &customer()).unwrap(), Checkout::AlreadyPlaced(order_id));
     assert_eq!(cluster.psql(&db, "SELECT count(*) FROM orders"), "1");
 
     let order = Order::load_for(&data, order_id, "s1").unwrap().expect("the owner sees it");

@@ -60,3 +60,19 @@ pub fn catalog_product(id: i32) -> Vec<String> {
 pub fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
+
+/// The store as an app server serves it: database, cache, session secret,
+/// mounted at /store, plus `extra` configuration.
+pub fn store_httpd(mpm: crate::harness::Mpm, db: &str, extra: &str) -> crate::harness::Httpd {
+    let cluster = PgCluster::shared();
+    crate::harness::Httpd::builder(mpm)
+        .file("session.secret", "test-secret-0123456789abcdef\n")
+        .conf(&format!(
+            "EsfTemplates {}\nEsfDatabase \"{}\"\nEsfCacheDir {}\nEsfSessionSecret session.secret\n\
+             <Location /store>\n    SetHandler esf\n</Location>\n{extra}",
+            repo_root().join("templates").display(),
+            cluster.conninfo(db),
+            cache_dir().display()
+        ))
+        .start()
+}

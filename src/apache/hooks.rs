@@ -9,6 +9,8 @@ use super::ffi;
 use super::guard;
 use super::log::{self, Level, MessageId};
 use super::mpm;
+use super::pool::Pool;
+use super::shm;
 use super::request::Request;
 
 const CONFIGURED: MessageId = MessageId(3);
@@ -16,6 +18,7 @@ const CHILD_STARTED: MessageId = MessageId(4);
 const PANIC_ANSWERED: MessageId = MessageId(5);
 const HANDLER_FAILED: MessageId = MessageId(6);
 const NOT_UNLOADED: MessageId = MessageId(7);
+const THROTTLE_UNAVAILABLE: MessageId = MessageId(8);
 
 /// How often httpd registered this copy of the module's hooks. httpd
 /// unloads the .so at every restart, which resets this to 0; above 1 means
@@ -68,7 +71,7 @@ fn is_first_startup_pass(s: *mut ffi::server_rec) -> bool {
     }
 }
 
-unsafe extern "C" fn post_config(_pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::apr_pool_t, _ptemp: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> c_int {
+unsafe extern "C" fn post_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::apr_pool_t, _ptemp: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> c_int {
     guard::catch(
         || {
             if is_first_startup_pass(s) {
@@ -80,6 +83,13 @@ unsafe extern "C" fn post_config(_pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::
                     NOT_UNLOADED,
                     "mod_esf.so was not unloaded by the restart: a newly installed mod_esf.so takes effect only after a full stop and start",
                 );
+            }
+            // One throttle table for the generation, shared by every child.
+            // SAFETY: pconf is the live configuration pool.
+            match shm::counters(unsafe { Pool::from_raw(pconf) }, crate::site::THROTTLE_SLOTS) {
+                // SAFETY: httpd passes the main server; its vhost chain is live.
+                Ok(slots) => unsafe { config::all_servers(s) }.iter().for_each(|server| server.set_throttle_slots(slots)),
+                Err(e) => log::server(Level::Error, THROTTLE_UNAVAILABLE, &format!("EsfThrottle is not enforced: {e}")),
             }
             // SAFETY: httpd passes the main server, live for the generation.
             let main = unsafe { &config::server(s).config };
@@ -128,7 +138,7 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     let (config, server) = unsafe { (config::dir_config(r), config::server((*r).server)) };
     let served = guard::catch(
         || {
-            let response = match guard::catch_panic(|| crate::handler::respond(config, server.data(mpm::limits), &mut req)) {
+            let response = match guard::catch_panic(|| crate::handler::respond(config, server, mpm::limits, &mut req)) {
                 Ok(response) => response,
                 Err(()) => {
                     req.log(Level::Error, PANIC_ANSWERED, "the handler panicked (see the panic line above); answered with the 500 page");

@@ -15,6 +15,7 @@ mod module;
 mod mpm;
 mod pool;
 mod request;
+mod shm;
 
 pub use directive::{take1, take_argv, Command, Context, DirectiveCx, END};
 pub use request::Request;

@@ -67,7 +67,8 @@ impl<'r> Request<'r> {
             let r = &mut *self.raw;
             r.status = i32::from(response.status);
             for (name, value) in &response.headers {
-                ffi::apr_table_set(r.headers_out, pool.c_str(name), pool.c_str(value));
+                // add, not set: a response may carry several Set-Cookie.
+                ffi::apr_table_add(r.headers_out, pool.c_str(name), pool.c_str(value));
             }
             ffi::ap_set_content_type(self.raw, pool.c_str(response.content_type));
             ffi::ap_set_content_length(self.raw, response.body.len() as ffi::apr_off_t);
@@ -96,6 +97,15 @@ impl HttpRequest for Request<'_> {
 
     fn query(&self) -> Option<&str> {
         c_field(self.rec().args)
+    }
+
+    fn scheme(&self) -> &str {
+        // SAFETY: the request is live; the hook returns a static or pool string.
+        c_field(unsafe { ffi::ap_run_http_scheme(self.raw) }).unwrap_or("http")
+    }
+
+    fn client_ip(&self) -> &str {
+        c_field(self.rec().useragent_ip).unwrap_or("")
     }
 
     fn header(&self, name: &str) -> Option<&str> {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::thread;
 use std::time::{Duration, SystemTime};
 
 use lmdb::{Cursor, Database, Environment, RwTransaction, Transaction, WriteFlags};
@@ -39,6 +40,8 @@ const MAX_VALUE_FRACTION: u64 = 4;
 /// two warnings about failed reads.
 const CHECK_INTERVAL_MS: u64 = 1_000;
 const WARN_INTERVAL_MS: u64 = 10_000;
+/// How long puts fail at once after a full map nothing could relieve.
+const FULL_BACKOFF_MS: u64 = 1_000;
 
 /// A value read from the cache, with when it was stored and when it expires
 /// (e.g. for a `Cache-Control: max-age`).
@@ -78,6 +81,8 @@ struct Shared {
     sweep_resume: Mutex<Option<Vec<u8>>>,
     last_reader_check_ms: AtomicU64,
     last_warning_ms: AtomicU64,
+    /// Until when puts that meet a full map fail at once (see `stay_full`).
+    full_until_ms: AtomicU64,
 }
 
 /// The caches open in this process, by canonical directory.
@@ -129,6 +134,7 @@ impl ObjectCache {
             sweep_resume: Mutex::new(None),
             last_reader_check_ms: AtomicU64::new(0),
             last_warning_ms: AtomicU64::new(0),
+            full_until_ms: AtomicU64::new(0),
         });
         open_caches.push(OpenCache { dir, pid, shared: Arc::downgrade(&shared) });
         drop(open_caches);
@@ -228,9 +234,22 @@ impl ObjectCache {
             Err(lmdb::Error::MapFull) => {}
             other => return other.map_err(|e| self.failed(e)),
         }
-        // Full. First make room from what is dead anyway; a reader slot
-        // left by a killed process would keep any room from being reused.
+        // The map is full. After a full map that nothing could relieve,
+        // writes fail fast for a while instead of repeating the effort.
+        if entry::now_ms() < shared.full_until_ms.load(Ordering::Relaxed) {
+            return Err(CacheError::Full);
+        }
+        // A reader slot left by a killed process pins every page freed
+        // since its snapshot: then neither sweeping nor emptying makes room.
         self.check_stale_readers();
+        if let Some(stale) = self.reader_counts().map(|counts| counts.stale).filter(|stale| *stale > 0) {
+            return Err(self.stay_full(&format!(
+                "{stale} reader slots of dead processes pin the pages it would reuse \
+                 (install esf_cache::set_stale_reader_check to clear them)"
+            )));
+        }
+
+        // Make room from what is dead anyway.
         let swept = self.sweep(usize::MAX, usize::MAX, None, FULL_MAP_FIRST_BATCH).map(|(swept, _)| swept).unwrap_or(0);
         match write() {
             Err(lmdb::Error::MapFull) => {}
@@ -242,17 +261,26 @@ impl ObjectCache {
             shared.map_size,
         );
         self.clear_all()?;
-        match write() {
-            Err(lmdb::Error::MapFull) => {
-                let stale = self.reader_counts().map_or(0, |counts| counts.stale);
-                log::error!(
-                    "object cache in {}: still full after emptying it ({stale} reader slots of dead processes pin old pages)",
-                    shared.dir.display(),
-                );
-                Err(CacheError::Full)
+        // Pages the clear freed are reused once the readers that began
+        // before it are done: give them a few milliseconds.
+        for pause_ms in [0, 1, 2, 4, 8, 16] {
+            thread::sleep(Duration::from_millis(pause_ms));
+            match write() {
+                Err(lmdb::Error::MapFull) => {}
+                other => return other.map_err(|e| self.failed(e)),
             }
-            other => other.map_err(|e| self.failed(e)),
         }
+        Err(self.stay_full("it is still full after emptying it"))
+    }
+
+    /// Logs why the map cannot take writes and makes puts fail fast for a
+    /// second.
+    fn stay_full(&self, why: &str) -> CacheError {
+        let shared = &self.shared;
+        shared.full_until_ms.store(entry::now_ms() + FULL_BACKOFF_MS, Ordering::Relaxed);
+        Counters::bump(&shared.counters.errors);
+        log::error!("object cache in {}: the map is full and {why}; writes fail for a second", shared.dir.display());
+        CacheError::Full
     }
 
     /// Removes `key`; whether it was there.
@@ -294,10 +322,7 @@ impl ObjectCache {
     /// for lack of room (the cache would go on serving what was meant to be
     /// dropped), and deleting takes new pages in a copy-on-write tree: if
     /// the map is too full for it, everything is dropped instead.
-    fn remove_with_fallback(
-        &self,
-        removal: impl Fn(&mut RwTransaction<'_>, Database) -> lmdb::Result<usize>,
-    ) -> Result<usize, CacheError> {
+    fn remove_with_fallback(&self, removal: impl Fn(&mut RwTransaction<'_>, Database) -> lmdb::Result<usize>) -> Result<usize, CacheError> {
         let db = self.shared.db;
         let removed = match self.write(|txn| removal(txn, db)) {
             Err(lmdb::Error::MapFull) => {
@@ -621,4 +646,53 @@ fn sweep_batch(
         txn.del(db, key, None)?;
     }
     Ok(SweepBatch { scanned, removed: dead.len(), next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONG: Duration = Duration::from_secs(300);
+
+    /// Writes raw bytes under `key`, as some other program might have.
+    fn put_raw(cache: &ObjectCache, key: &str, bytes: &[u8]) {
+        cache.write(|txn| txn.put(cache.shared.db, &key, &bytes, WriteFlags::empty())).unwrap();
+    }
+
+    #[test]
+    fn foreign_bytes_are_misses_and_get_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ObjectCache::open(dir.path(), 1 << 24, 16).unwrap();
+        put_raw(&cache, "product:1", b"");
+        put_raw(&cache, "product:2", b"\x01\x00");
+        put_raw(&cache, "product:3", &[0xff; 64]);
+        let mut wrong_layout = entry::encode(1, &5u32, 0, u64::MAX).unwrap();
+        wrong_layout[0] = 2;
+        put_raw(&cache, "product:4", &wrong_layout);
+        cache.put("product:5", 1, &5u32, LONG).unwrap();
+
+        for n in 1..=4 {
+            assert!(cache.get::<u32>(&format!("product:{n}"), 1).is_none());
+        }
+        assert_eq!(cache.get::<u32>("product:5", 1).map(|hit| hit.value), Some(5));
+        assert_eq!(cache.stats().misses, 4);
+        assert_eq!(cache.sweep_expired(100).unwrap(), 4);
+        assert_eq!(cache.stats().entries, 1);
+    }
+
+    #[test]
+    fn a_panicking_deserialize_is_a_miss() {
+        #[derive(Debug)]
+        struct Fragile;
+        impl<'de> serde::Deserialize<'de> for Fragile {
+            fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+                panic!("a Deserialize impl that panics");
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ObjectCache::open(dir.path(), 1 << 24, 16).unwrap();
+        cache.put("product:1", 1, &1u8, LONG).unwrap();
+        assert!(cache.get::<Fragile>("product:1", 1).is_none());
+        assert_eq!(cache.stats().misses, 1);
+    }
 }

@@ -70,7 +70,9 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
     bytes.extend_from_slice(&format.to_le_bytes());
     bytes.extend_from_slice(&stored_at_ms.to_le_bytes());
     bytes.extend_from_slice(&expires_at_ms.to_le_bytes());
-    postcard::to_extend(value, bytes)
+    // to_io appends with extend_from_slice (a memcpy per string or byte
+    // run); to_extend would push byte by byte.
+    postcard::to_io(value, bytes)
 }
 
 /// Decodes value bytes, demanding that they are consumed exactly: trailing
@@ -80,7 +82,7 @@ pub(crate) fn decode_value<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
     // a miss rather than take the request (or the child) down.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| postcard::take_from_bytes::<T>(body)));
     match decoded {
-        Ok(Ok((value, rest))) if rest.is_empty() => Some(value),
+        Ok(Ok((value, []))) => Some(value),
         _ => None,
     }
 }

@@ -15,8 +15,10 @@ pub enum CacheError {
     /// The value is too large for this cache (more than a quarter of the
     /// map); storing it would only evict everything else.
     TooLarge { bytes: usize },
-    /// The map stayed full even after sweeping and emptying the cache
-    /// (typically: a reader slot left by a killed process pins old pages).
+    /// The map is full and neither sweeping nor emptying the cache made
+    /// room: typically a reader slot left by a killed process pins the
+    /// pages that would be reused (see [`readers`](crate::readers)). Puts
+    /// then fail at once for a second.
     Full,
 }
 
@@ -28,7 +30,7 @@ impl fmt::Display for CacheError {
             CacheError::Encode(e) => write!(f, "object cache cannot serialize the value: {e}"),
             CacheError::InvalidKey => f.write_str("object cache keys must be 1 to 511 bytes long"),
             CacheError::TooLarge { bytes } => write!(f, "a {bytes}-byte value is too large for the object cache"),
-            CacheError::Full => f.write_str("the object cache is full even after emptying it"),
+            CacheError::Full => f.write_str("the object cache is full and no room could be made"),
         }
     }
 }

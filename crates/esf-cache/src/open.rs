@@ -102,19 +102,14 @@ pub(crate) fn open_environment(dir: &Path, map_size: u64, max_readers: u32) -> R
         }
     }
     let db = env.open_db(None)?;
-    let readers = ReaderTable::open(dir)
-        .inspect_err(|e| log::warn!("object cache in {}: cannot read the reader table: {e}", dir.display()))
-        .ok();
+    let readers =
+        ReaderTable::open(dir).inspect_err(|e| log::warn!("object cache in {}: cannot read the reader table: {e}", dir.display())).ok();
     drop(guard);
     Ok(Opened { env, db, readers, dir: dir.to_path_buf() })
 }
 
 fn open_lmdb(dir: &Path, map_size: usize, max_readers: u32) -> Result<Environment, lmdb::Error> {
-    Environment::new()
-        .set_flags(environment_flags())
-        .set_map_size(map_size)
-        .set_max_readers(max_readers)
-        .open_with_permissions(dir, 0o600)
+    Environment::new().set_flags(environment_flags()).set_map_size(map_size).set_max_readers(max_readers).open_with_permissions(dir, 0o600)
 }
 
 fn remove_lmdb_files(dir: &Path) -> io::Result<()> {

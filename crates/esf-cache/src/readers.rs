@@ -136,7 +136,7 @@ fn process_alive(pid: u32) -> bool {
     }
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // "pid (comm) S ...": the state follows the last ')'.
-        Ok(stat) => stat.rsplit_once(')').is_none_or(|(_, rest)| rest.trim_start().chars().next() != Some('Z')),
+        Ok(stat) => stat.rsplit_once(')').is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z')),
         Err(e) => e.kind() != io::ErrorKind::NotFound,
     }
 }

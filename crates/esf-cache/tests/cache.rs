@@ -57,9 +57,11 @@ fn a_value_round_trips_with_its_times() {
 fn an_entry_expires_after_its_ttl() {
     let dir = tempfile::tempdir().unwrap();
     let cache = open(&dir);
-    cache.put("inventory:5", 1, &17u32, Duration::from_millis(50)).unwrap();
+    // Long enough for the first read to come before it even on a busy
+    // machine.
+    cache.put("inventory:5", 1, &17u32, Duration::from_millis(100)).unwrap();
     assert_eq!(cache.get::<u32>("inventory:5", 1).map(|hit| hit.value), Some(17));
-    thread::sleep(Duration::from_millis(120));
+    thread::sleep(Duration::from_millis(200));
     assert!(cache.get::<u32>("inventory:5", 1).is_none());
     let stats = cache.stats();
     assert_eq!((stats.hits, stats.expired, stats.misses), (1, 1, 0));

@@ -7,7 +7,8 @@ use once_cell::sync::Lazy;
 use esf_data::DataLayer;
 
 use crate::config::DirConfig;
-use crate::controllers::{hello, product};
+use crate::context::Context;
+use crate::controllers::{cart, checkout, hello, home, order, product};
 use crate::http::{Request, Response};
 use crate::pages::Pages;
 use crate::templates::TemplateSet;
@@ -18,42 +19,54 @@ static BUILT_IN_TEMPLATES: Lazy<TemplateSet> = Lazy::new(TemplateSet::built_in);
 /// The route of `_panic`, which panics on purpose when `EsfPanicTest On`.
 pub const PANIC_ROUTE: &str = "/_panic";
 
-fn pages<'a>(config: &'a DirConfig, mount: &'a str) -> Pages<'a> {
-    Pages { templates: config.templates.as_deref().unwrap_or(&BUILT_IN_TEMPLATES), mount }
-}
-
 /// The friendly error page of the section configured by `config`.
 pub fn error_page(config: &DirConfig, mount: &str, status: u16, message: &str) -> Response {
     pages(config, mount).error(status, message)
 }
 
-/// Answers one request for the application mounted at `mount` (see
-/// [`DirConfig::mount_for`]) in a section configured by `config`, with the
-/// server's data layer (`None` when it has no database or cache).
-pub fn handle(config: &DirConfig, mount: &str, data: Option<&DataLayer>, req: &mut dyn Request) -> Response {
-    let pages = pages(config, mount);
+/// The pages of a section: its templates (or the built-in ones) under `mount`.
+pub fn pages<'a>(config: &'a DirConfig, mount: &'a str) -> Pages<'a> {
+    Pages { templates: config.templates.as_deref().unwrap_or(&BUILT_IN_TEMPLATES), mount }
+}
+
+/// Answers one request for the application of a section configured by
+/// `config`, in the context `cx` (its pages, data, session keys, throttle).
+pub fn handle(config: &DirConfig, cx: &Context, req: &mut dyn Request) -> Response {
+    let pages = &cx.pages;
     let Some(route) = route_of(req.path(), pages.mount) else {
         return pages.error(404, "There is no page at this address.");
     };
     if route == PANIC_ROUTE && config.panic_test() {
         panic!("EsfPanicTest: this request panics on purpose");
     }
-    let segments: Vec<&str> = route[1..].split('/').collect();
-    match segments.as_slice() {
-        ["hello"] => only_get(req, &pages).unwrap_or_else(|| hello::show(req, &pages)),
-        ["product", id] => only_get(req, &pages).unwrap_or_else(|| with_data(data, &pages, |data| product::show(id, data, &pages))),
-        _ => pages.error(404, "There is no page at this address."),
+    if let Err(page) = cx.throttle(req) {
+        return page;
     }
-}
-
-/// Runs a controller that needs the data layer; 503 without one.
-fn with_data(data: Option<&DataLayer>, pages: &Pages, controller: impl FnOnce(&DataLayer) -> Response) -> Response {
-    match data {
-        Some(data) => controller(data),
-        None => {
-            log::error!("a page needs data but this server has no working EsfDatabase/EsfCacheDir");
-            pages.error(503, "The store is not available right now. Please try again later.")
+    let segments: Vec<&str> = route[1..].split('/').collect();
+    let reading = matches!(req.method(), "GET" | "HEAD");
+    let posting = req.method() == "POST";
+    let with_data = |controller: &dyn Fn(&DataLayer) -> Response| match cx.data() {
+        Ok(data) => controller(data),
+        Err(page) => page,
+    };
+    match segments.as_slice() {
+        [""] if reading => with_data(&|data| home::show(data, pages)),
+        ["hello"] if reading => hello::show(req, pages),
+        ["product", id] if reading => with_data(&|data| product::show(id, data, pages)),
+        // PARKED: ["category", id] if reading => with_data(&|data| category::show(id, req, data, pages)),
+        // PARKED: ["search"] if reading => with_data(&|data| search::show(req, data, pages)),
+        ["cart"] if reading => cart::show(req, cx),
+        ["order", id] if reading => order::show(id, req, cx),
+        ["cart", "add"] if posting => cart::add(req, cx),
+        ["cart", "update"] if posting => cart::update(req, cx),
+        ["checkout"] if posting => checkout::place(req, cx),
+        [""] | ["hello"] | ["product", _] | ["category", _] | ["search"] | ["cart"] | ["order", _] => {
+            pages.error(405, "This page can only be read.").with_header("Allow", "GET, HEAD")
         }
+        ["cart", "add"] | ["cart", "update"] | ["checkout"] => {
+            pages.error(405, "This address takes a form (POST).").with_header("Allow", "POST")
+        }
+        _ => pages.error(404, "There is no page at this address."),
     }
 }
 
@@ -67,14 +80,6 @@ fn route_of<'p>(path: &'p str, mount: &str) -> Option<&'p str> {
     }
 }
 
-/// `None` for GET and HEAD, else the 405 page.
-fn only_get(req: &dyn Request, pages: &Pages) -> Option<Response> {
-    match req.method() {
-        "GET" | "HEAD" => None,
-        _ => Some(pages.error(405, "This page can only be read.").with_header("Allow", "GET, HEAD")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,7 +90,8 @@ mod tests {
     }
 
     fn handle(config: &DirConfig, req: &mut FakeRequest) -> Response {
-        super::handle(config, "/store", None, req)
+        let cx = Context { pages: pages(config, "/store"), data: None, keys: None, sealer: None, throttle: None, origin: None };
+        super::handle(config, &cx, req)
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct DirConfig {
     pub throttle: Option<Throttle>,
     /// `EsfPanicTest On|Off`: the `_panic` route panics on purpose (tests only).
     pub panic_test: Option<bool>,
+    /// `EsfOrigin URL`: the store's public origin behind a proxy.
+    pub origin: Option<String>,
 }
 
 impl DirConfig {
@@ -112,6 +114,7 @@ impl DirConfig {
             templates: add.templates.clone().or_else(|| base.templates.clone()),
             throttle: add.throttle.or(base.throttle),
             panic_test: add.panic_test.or(base.panic_test),
+            origin: add.origin.clone().or_else(|| base.origin.clone()),
         }
     }
 
@@ -179,6 +182,17 @@ pub fn parse_mount(value: &str) -> DirectiveResult<String> {
         return Err(DirectiveError::new("EsfMount", value, "expected a URL path starting with '/', e.g. /store"));
     }
     Ok(normalize_mount(value))
+}
+
+/// `EsfOrigin URL`: `scheme://host[:port]`, nothing after.
+pub fn parse_origin(value: &str) -> DirectiveResult<String> {
+    let err = || DirectiveError::new("EsfOrigin", value, "expected scheme://host[:port] with no path, e.g. https://shop.example.com");
+    let (scheme, host) = value.split_once("://").ok_or_else(err)?;
+    let host = host.strip_suffix('/').unwrap_or(host);
+    if !matches!(scheme, "http" | "https") || host.is_empty() || host.contains(['/', '?', '#', ' ']) {
+        return Err(err());
+    }
+    Ok(format!("{scheme}://{host}"))
 }
 
 /// `EsfDatabase "conninfo"`: checked for shape only; the connection is made
@@ -402,6 +416,8 @@ mod tests {
         assert!(!parse_on_off("EsfPanicTest", "off").unwrap());
         assert!(parse_on_off("EsfPanicTest", "yes").is_err());
         assert_eq!(parse_mount("/store/").unwrap(), "/store");
+        assert_eq!(parse_origin("https://shop.example.com/").unwrap(), "https://shop.example.com");
+        assert!(parse_origin("shop.example.com").is_err() && parse_origin("https://x/store").is_err());
         assert!(parse_mount("store").is_err());
     }
 }

@@ -24,6 +24,10 @@ pub trait Request {
     fn query(&self) -> Option<&str>;
     /// A request header, by case-insensitive name.
     fn header(&self, name: &str) -> Option<&str>;
+    /// `http` or `https`, as the request reached this server.
+    fn scheme(&self) -> &str;
+    /// The client's address (for throttling visitors without a session).
+    fn client_ip(&self) -> &str;
     /// The body, refused with [`BodyError::TooLarge`] past `limit` bytes
     /// (before reading it when the client announced its length).
     fn read_body(&mut self, limit: usize) -> Result<Vec<u8>, BodyError>;
@@ -62,6 +66,11 @@ impl Response {
             .with_header("Last-Modified", httpdate::fmt_http_date(modified.min(now)))
     }
 
+    /// `303 See Other` to `location` (after a POST).
+    pub fn see_other(location: String) -> Response {
+        Response::html(303, String::new()).with_header("Location", location)
+    }
+
     /// A page that belongs to one session: never stored by any cache.
     pub fn private(self) -> Response {
         self.with_header("Cache-Control", "private, no-store")
@@ -90,6 +99,7 @@ pub fn reason(status: u16) -> &'static str {
         409 => "Conflict",
         413 => "Payload Too Large",
         429 => "Too Many Requests",
+        422 => "Unprocessable Content",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Error",
@@ -116,7 +126,16 @@ pub mod testing {
                 Some((p, q)) => (p.to_string(), Some(q.to_string())),
                 None => (path_and_query.to_string(), None),
             };
-            FakeRequest { method: "GET".into(), path, query, ..Default::default() }
+            FakeRequest { method: "GET".into(), path, query, headers: vec![("Host".into(), "shop.test".into())], ..Default::default() }
+        }
+
+        pub fn post(path: &str, body: &str) -> FakeRequest {
+            FakeRequest { method: "POST".into(), body: body.as_bytes().to_vec(), ..FakeRequest::get(path) }
+        }
+
+        pub fn with_header(mut self, name: &str, value: &str) -> FakeRequest {
+            self.headers.push((name.into(), value.into()));
+            self
         }
     }
 
@@ -132,6 +151,12 @@ pub mod testing {
         }
         fn header(&self, name: &str) -> Option<&str> {
             self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        }
+        fn scheme(&self) -> &str {
+            "http"
+        }
+        fn client_ip(&self) -> &str {
+            "127.0.0.1"
         }
         fn read_body(&mut self, limit: usize) -> Result<Vec<u8>, BodyError> {
             if self.body.len() > limit {

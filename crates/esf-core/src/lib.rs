@@ -9,7 +9,11 @@
 pub mod app;
 pub mod controllers;
 pub mod config;
+pub mod context;
 pub mod http;
 pub mod pages;
+pub mod sealed;
+pub mod session;
 pub mod templates;
+pub mod throttle;
 pub mod view;

@@ -33,6 +33,12 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("hello", include_str!("../../../templates/hello.liquid")),
     ("error", include_str!("../../../templates/error.liquid")),
     ("product", include_str!("../../../templates/product.liquid")),
+    ("product_list", include_str!("../../../templates/product_list.liquid")),
+    ("home", include_str!("../../../templates/home.liquid")),
+    ("category", include_str!("../../../templates/category.liquid")),
+    ("search", include_str!("../../../templates/search.liquid")),
+    ("cart", include_str!("../../../templates/cart.liquid")),
+    ("order", include_str!("../../../templates/order.liquid")),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

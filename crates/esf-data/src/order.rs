@@ -103,9 +103,12 @@ impl Order {
         Ok(part::load::<Order>(data, &id)?.map(|f| f.value).filter(|o| o.session_id == session_id))
     }
 
-    /// Places the session's cart as submitted at `cart_version`.
-    pub fn place(data: &DataLayer, session_id: &str, cart_version: i64, customer: &Customer) -> Result<Checkout, DbError> {
-        let result = data.db()?.handle()?.transaction(|tx| place_in(tx, session_id, cart_version, customer));
+    /// Places the session's cart: as submitted at `expected` (the cart
+    /// version the checkout form was rendered from), or as it is now.
+    /// A cart already ordered is never ordered again: submitting it twice
+    /// gives the first order back.
+    pub fn place(data: &DataLayer, session_id: &str, expected: Option<i64>, customer: &Customer) -> Result<Checkout, DbError> {
+        let result = data.db()?.handle()?.transaction(|tx| place_in(tx, session_id, expected, customer));
         let (order, stock) = match result {
             Ok(placed) => placed,
             Err(Refusal::Refused(outcome)) => return Ok(outcome),
@@ -123,15 +126,22 @@ impl Order {
     }
 }
 
-fn place_in(tx: &mut Tx<'_>, session_id: &str, cart_version: i64, customer: &Customer) -> Result<(Order, Vec<ProductId>), Refusal> {
+/// The order placed from this version of the session's cart, if any.
+fn ordered_from(tx: &mut Tx<'_>, session_id: &str, cart_version: i64) -> Result<Option<OrderId>, DbError> {
+    Ok(tx.query_opt("SELECT id FROM orders WHERE session_id = $1 AND cart_version = $2", &[&session_id, &cart_version])?.map(|r| r.get(0)))
+}
+
+fn place_in(tx: &mut Tx<'_>, session_id: &str, expected: Option<i64>, customer: &Customer) -> Result<(Order, Vec<ProductId>), Refusal> {
     // The session row lock serializes checkouts of one cart.
     let Some(row) = tx.query_opt("SELECT cart_version FROM sessions WHERE id = $1 FOR UPDATE", &[&session_id])? else {
         return Err(Refusal::Refused(Checkout::EmptyCart));
     };
-    if let Some(done) = tx.query_opt("SELECT id FROM orders WHERE session_id = $1 AND cart_version = $2", &[&session_id, &cart_version])? {
-        return Err(Refusal::Refused(Checkout::AlreadyPlaced(done.get(0))));
+    let current: i64 = row.get(0);
+    let cart_version = expected.unwrap_or(current);
+    if let Some(done) = ordered_from(tx, session_id, cart_version)? {
+        return Err(Refusal::Refused(Checkout::AlreadyPlaced(done)));
     }
-    if row.get::<_, i64>(0) != cart_version {
+    if cart_version != current {
         return Err(Refusal::Refused(Checkout::CartChanged));
     }
     // By product id, so concurrent checkouts lock stock rows in one order.
@@ -141,6 +151,11 @@ fn place_in(tx: &mut Tx<'_>, session_id: &str, cart_version: i64, customer: &Cus
         &[&session_id],
     )?;
     if lines.is_empty() {
+        // Placing empties the cart and bumps its version: a second submit
+        // of the form that placed an order finds that order here.
+        if let Some(done) = ordered_from(tx, session_id, current - 1)?.filter(|_| expected.is_none()) {
+            return Err(Refusal::Refused(Checkout::AlreadyPlaced(done)));
+        }
         return Err(Refusal::Refused(Checkout::EmptyCart));
     }
     let lines: Vec<OrderLine> = lines.iter().map(|r| OrderLine { product_id: r.get(0), name: r.get(1), qty: r.get(2), unit_cents: r.get(3) }).collect();

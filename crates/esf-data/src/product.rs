@@ -178,6 +178,41 @@ impl Product {
     }
 }
 
+/// The home page's featured products: the lowest ids (SPEC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Featured {
+    pub ids: Vec<ProductId>,
+}
+
+/// How many products the home page features.
+pub const FEATURED: i64 = 12;
+
+impl Part for Featured {
+    const KIND: &'static str = "featured";
+    const FORMAT: u16 = 1;
+    const TTL: Duration = Duration::from_secs(300);
+    type Id = str;
+
+    fn cache_key(_: &str) -> String {
+        Self::KIND.to_string()
+    }
+
+    fn fetch(db: &mut Handle<'_>, _: &str) -> Result<Option<Featured>, DbError> {
+        let rows = db.query("SELECT id FROM products ORDER BY id LIMIT $1", &[&FEATURED])?;
+        Ok(Some(Featured { ids: rows.iter().map(|r| r.get(0)).collect() }))
+    }
+
+    fn modified(&self) -> i64 {
+        0
+    }
+}
+
+impl Featured {
+    pub fn load(data: &DataLayer) -> Result<Fresh<Featured>, DbError> {
+        Ok(part::load::<Featured>(data, "")?.expect("always present"))
+    }
+}
+
 /// Integer cents as dollars: 1234 → `$12.34`.
 pub fn format_price(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
