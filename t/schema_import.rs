@@ -84,7 +84,8 @@ fn all_migration_names() -> Vec<String> {
         .collect()
 }
 
-/// The next notification on esf_cache, as a set of tokens.
+/// The next notification on esf_cache, as a set of tokens (without the
+/// change-log sequence number that leads the payload, docs/DATA.md).
 fn next_tokens(listener: &mut Client) -> BTreeSet<String> {
     let mut notifications = listener.notifications();
     let note = notifications
@@ -93,7 +94,9 @@ fn next_tokens(listener: &mut Client) -> BTreeSet<String> {
         .expect("read notifications")
         .expect("no notification within 5 s");
     assert_eq!(note.channel(), "esf_cache");
-    note.payload().split(' ').map(str::to_string).collect()
+    let (seq, tokens) = note.payload().split_once(' ').expect("SEQ TOKENS");
+    assert!(seq.parse::<i64>().is_ok(), "a sequence number first: {}", note.payload());
+    tokens.split(' ').map(str::to_string).collect()
 }
 
 fn tokens(list: &[&str]) -> BTreeSet<String> {

@@ -8,6 +8,7 @@ use super::config;
 use super::ffi;
 use super::guard;
 use super::log::{self, Level, MessageId};
+use super::lmdb_readers;
 use super::mpm;
 use super::pool::Pool;
 use super::shm;
@@ -39,6 +40,7 @@ pub unsafe extern "C" fn register_hooks(_pool: *mut ffi::apr_pool_t) {
             REGISTRATIONS.fetch_add(1, Ordering::Relaxed);
             log::install_log_crate_logger();
             guard::install_panic_hook();
+            lmdb_readers::install();
             // SAFETY: called from register_hooks, where httpd expects hook
             // registration; the functions live as long as the module.
             unsafe {

@@ -1,7 +1,8 @@
 //! The only layer that touches httpd and APR.
 //!
 //! Every `unsafe` block and raw pointer of the module lives below this
-//! module; what it exports is safe: [`Request`] (read a request, send a
+//! module (httpd and APR, and in [`lmdb_readers`] the one LMDB call that
+//! the safe binding lacks); what it exports is safe: [`Request`] (read a request, send a
 //! response), [`DirectiveCx`] (what a directive may configure), the
 //! directive table builders and error-log writing. Every function httpd
 //! calls catches panics ([`guard`]) so none unwinds into C.
@@ -10,6 +11,7 @@ mod directive;
 mod ffi;
 mod guard;
 mod hooks;
+mod lmdb_readers;
 pub mod log;
 mod module;
 mod mpm;

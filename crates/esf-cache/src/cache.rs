@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::thread;
 use std::time::{Duration, SystemTime};
 
@@ -64,10 +64,8 @@ pub struct ObjectCache {
 }
 
 struct Shared {
-    // Field order matters: the environment must close before the reader
-    // table's descriptor of lock.mdb does (see ReaderTable).
-    env: Environment,
-    readers: Option<ReaderTable>,
+    /// Only `None` while being dropped.
+    lmdb: Option<Lmdb>,
     db: Database,
     dir: PathBuf,
     /// The process that opened the environment: a forked child must open
@@ -85,8 +83,44 @@ struct Shared {
     full_until_ms: AtomicU64,
 }
 
+/// What holds descriptors of the LMDB files.
+struct Lmdb {
+    // Field order matters: the environment must close before the reader
+    // table's descriptor of lock.mdb does (see ReaderTable).
+    env: Environment,
+    readers: Option<ReaderTable>,
+}
+
+impl Shared {
+    fn env(&self) -> &Environment {
+        &self.lmdb.as_ref().expect("the environment is open until the cache is dropped").env
+    }
+}
+
+impl Drop for Shared {
+    /// Closes the environment, under the registry's lock: closing a
+    /// descriptor of lock.mdb drops every lock this process holds on it, so
+    /// no other environment on this directory may be opening meanwhile
+    /// (`open` waits for the close to finish).
+    fn drop(&mut self) {
+        let mut open_caches = OPEN_CACHES.lock().unwrap_or_else(PoisonError::into_inner);
+        let lmdb = self.lmdb.take();
+        if self.pid == std::process::id() {
+            drop(lmdb);
+        } else {
+            // Inherited across fork: closing it here would drop the locks
+            // of this process's own environment on the same files.
+            std::mem::forget(lmdb);
+        }
+        open_caches.retain(|open| !std::ptr::eq(open.shared.as_ptr(), self));
+        CACHE_CLOSED.notify_all();
+    }
+}
+
 /// The caches open in this process, by canonical directory.
 static OPEN_CACHES: Mutex<Vec<OpenCache>> = Mutex::new(Vec::new());
+/// Signalled when a cache has closed and left OPEN_CACHES.
+static CACHE_CLOSED: Condvar = Condvar::new();
 
 struct OpenCache {
     dir: PathBuf,
@@ -113,17 +147,21 @@ impl ObjectCache {
         let pid = std::process::id();
         // Held across the open so two threads cannot both open `dir`.
         let mut open_caches = OPEN_CACHES.lock().unwrap_or_else(PoisonError::into_inner);
-        open_caches.retain(|open| open.pid == pid && open.shared.strong_count() > 0);
-        if let Some(shared) = open_caches.iter().find(|open| open.dir == dir).and_then(|open| open.shared.upgrade()) {
-            return Ok(ObjectCache { shared });
+        // Entries copied from a parent process are not this process's.
+        open_caches.retain(|open| open.pid == pid);
+        while let Some(open) = open_caches.iter().find(|open| open.dir == dir) {
+            match open.shared.upgrade() {
+                Some(shared) => return Ok(ObjectCache { shared }),
+                // Its last handle is being dropped: wait until it is closed.
+                None => open_caches = CACHE_CLOSED.wait(open_caches).unwrap_or_else(PoisonError::into_inner),
+            }
         }
 
         let opened = open::open_environment(&dir, map_size, max_readers)?;
         let map_size = opened.env.info().map(|info| info.map_size() as u64).unwrap_or(map_size);
         let now = entry::now_ms();
         let shared = Arc::new(Shared {
-            env: opened.env,
-            readers: opened.readers,
+            lmdb: Some(Lmdb { env: opened.env, readers: opened.readers }),
             db: opened.db,
             dir: opened.dir,
             pid,
@@ -173,7 +211,7 @@ impl ObjectCache {
 
     fn lookup<T: DeserializeOwned>(&self, key: &str, format: u16) -> Lookup<T> {
         let shared = &self.shared;
-        let txn = match shared.env.begin_ro_txn() {
+        let txn = match shared.env().begin_ro_txn() {
             Ok(txn) => txn,
             Err(e) => {
                 self.read_failed(e);
@@ -211,7 +249,10 @@ impl ObjectCache {
     ///
     /// When the map is full, expired entries are swept and the write is
     /// tried again; if the map is still full the whole cache is emptied
-    /// (and a warning logged) before the last try.
+    /// (and a warning logged) before the last try. When reader slots of
+    /// dead processes pin the map, neither can make room: the put fails
+    /// with [`CacheError::Full`] at once, as does every put that meets a
+    /// full map in the second after such a failure.
     pub fn put<T: Serialize>(&self, key: &str, format: u16, value: &T, ttl: Duration) -> Result<(), CacheError> {
         if !valid_key(key) {
             return Err(CacheError::InvalidKey);
@@ -443,13 +484,13 @@ impl ObjectCache {
         let shared = &self.shared;
         let mut stats = shared.counters.report();
         let mut slots_used = 0;
-        if let Ok(info) = shared.env.info() {
+        if let Ok(info) = shared.env().info() {
             stats.map_size = info.map_size() as u64;
             stats.max_readers = info.max_readers();
             slots_used = info.num_readers();
-            if let Ok(stat) = shared.env.stat() {
+            if let Ok(stat) = shared.env().stat() {
                 stats.entries = stat.entries() as u64;
-                let free_pages = shared.env.freelist().unwrap_or(0);
+                let free_pages = shared.env().freelist().unwrap_or(0);
                 let pages_in_use = (info.last_pgno() + 1).saturating_sub(free_pages);
                 stats.bytes_used = pages_in_use as u64 * u64::from(stat.page_size());
             }
@@ -469,7 +510,7 @@ impl ObjectCache {
     /// installed with [`set_stale_reader_check`](crate::set_stale_reader_check):
     /// `Ok(None)` when there is none, else how many slots it cleared.
     pub fn clear_stale_readers(&self) -> Result<Option<usize>, CacheError> {
-        match readers::run_stale_reader_check(&self.shared.env) {
+        match readers::run_stale_reader_check(self.shared.env()) {
             None => Ok(None),
             Some(Ok(cleared)) => Ok(Some(cleared)),
             Some(Err(e)) => Err(self.failed(e)),
@@ -478,8 +519,8 @@ impl ObjectCache {
 
     fn reader_counts(&self) -> Option<readers::ReaderCounts> {
         let shared = &self.shared;
-        let info = shared.env.info().ok()?;
-        shared.readers.as_ref()?.scan(info.max_readers(), info.num_readers())
+        let info = shared.env().info().ok()?;
+        shared.lmdb.as_ref()?.readers.as_ref()?.scan(info.max_readers(), info.num_readers())
     }
 
     fn check_readers_at_open(&self) {
@@ -517,7 +558,7 @@ impl ObjectCache {
 
     fn write<R>(&self, op: impl FnOnce(&mut RwTransaction<'_>) -> lmdb::Result<R>) -> lmdb::Result<R> {
         debug_assert_eq!(self.shared.pid, std::process::id(), "an ObjectCache was used across fork");
-        let mut txn = self.shared.env.begin_rw_txn()?;
+        let mut txn = self.shared.env().begin_rw_txn()?;
         let result = op(&mut txn)?;
         txn.commit()?;
         Ok(result)

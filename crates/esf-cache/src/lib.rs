@@ -18,7 +18,8 @@
 //! - Anything that does not decode — an expired entry, another format
 //!   version, foreign bytes — is a miss, never an error or a panic.
 //! - A full map is not an outage: expired entries are swept, and as a last
-//!   resort the whole cache is emptied.
+//!   resort the whole cache is emptied. (Unless a process killed in the
+//!   middle of a read pins old pages: see [`readers`].)
 //!
 //! There is no `unsafe` in this crate. LMDB's `mdb_reader_check` is not part
 //! of lmdb-rkv's safe API, so clearing reader slots left by killed processes

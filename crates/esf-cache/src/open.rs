@@ -87,8 +87,8 @@ pub(crate) fn open_environment(dir: &Path, map_size: u64, max_readers: u32) -> R
     let map_size = usize::try_from(map_size).map_err(|_| CacheError::Lmdb(lmdb::Error::Invalid))?;
     let env = match open_lmdb(dir, map_size, max_readers.max(1)) {
         // A data file that is not a valid environment (e.g. its creator was
-        // killed before the meta pages were written): start again. Another
-        // process cannot be using it, since it could not have opened it.
+        // killed before it wrote both meta pages): start again. No other
+        // process can be using it: opening it fails for them the same way.
         Err(e @ (lmdb::Error::Invalid | lmdb::Error::Corrupted)) => {
             log::error!("object cache in {}: unusable environment ({e}); recreating it", dir.display());
             remove_lmdb_files(dir)?;

@@ -8,16 +8,23 @@
 //! of a read leaves its slot taken. Such a stale slot
 //!
 //! - uses up one of the `max_readers` slots, and
-//! - pins its snapshot, so pages freed after it are never reused and the
-//!   map fills up (then even emptying the cache does not free room).
+//! - pins its snapshot, so pages freed after it are never reused: every
+//!   put frees the pages of the value it replaces, so the map fills up,
+//!   and then neither sweeping nor emptying the cache frees room. Puts
+//!   fail with `CacheError::Full` (reads go on), and so can removals,
+//!   which need free pages too (a copy-on-write tree). The
+//!   `processes` tests show both the pinning and its cure.
 //!
 //! LMDB clears stale slots in `mdb_reader_check`, and does so by itself
 //! whenever a process dies holding the writer lock or the reader-table lock
 //! (their robust-mutex recovery calls the same check), and when the first
 //! process opens the environment after everyone closed it (the lock file is
-//! then reinitialised). `mdb_reader_check` is not part of lmdb-rkv's safe
-//! API, and this crate has no `unsafe`, so a call to it is a hook the FFI
-//! layer installs once, before the children fork:
+//! then reinitialised). Neither can be relied on: a child that crashes or
+//! is killed in the middle of a read is enough to pin the map until a
+//! restart. `mdb_reader_check` is not part of lmdb-rkv's safe API, and this
+//! crate has no `unsafe`, so a call to it is a hook the FFI layer installs
+//! once, before the children fork (the cache runs it when it opens, and
+//! when the map is full or the reader slots run out):
 //!
 //! ```ignore
 //! esf_cache::set_stale_reader_check(|env| {

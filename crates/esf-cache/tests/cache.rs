@@ -472,3 +472,27 @@ fn the_cache_files_are_private_to_their_owner() {
     assert_eq!(mode("data.mdb"), 0o600);
     assert_eq!(mode("lock.mdb"), 0o600);
 }
+
+#[test]
+fn threads_opening_and_dropping_one_directory_share_and_close_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let threads: Vec<_> = (0..4)
+        .map(|thread_no| {
+            let path = path.clone();
+            thread::spawn(move || {
+                for round in 0..50 {
+                    let cache = ObjectCache::open(&path, 16 * MIB, 32).unwrap();
+                    let key = format!("session:{thread_no}");
+                    cache.put(&key, 1, &round, LONG).unwrap();
+                    assert_eq!(cache.get::<i32>(&key, 1).map(|hit| hit.value), Some(round));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let cache = ObjectCache::open(&path, 16 * MIB, 32).unwrap();
+    assert_eq!(cache.stats().entries, 4);
+}
