@@ -26,6 +26,13 @@ pub struct Context<'a> {
     pub origin: Option<&'a str>,
 }
 
+/// A form posted in a session and proven by the session's csrf.
+pub struct SessionPost<'a> {
+    pub form: String,
+    pub data: &'a DataLayer,
+    pub session_id: String,
+}
+
 /// The session a session page or POST works in.
 pub struct Visit {
     pub id: String,
@@ -112,6 +119,18 @@ impl<'a> Context<'a> {
         };
         let own = req.header("Host").map(|host| format!("{}://{}", req.scheme(), host));
         own.is_some_and(|own| claimed.eq_ignore_ascii_case(&own)) || self.origin.is_some_and(|o| claimed.eq_ignore_ascii_case(o.trim_end_matches('/')))
+    }
+
+    /// A POST that must carry the session's csrf (`cart/update`,
+    /// `checkout`): the form, the data layer and the session, or the page
+    /// that refuses it (413, 400, 503, or 403 without the right csrf).
+    pub fn csrf_post(&self, req: &mut dyn Request) -> Result<SessionPost<'a>, Response> {
+        let form = self.form(req).map_err(Response::private)?;
+        let data = self.data()?;
+        match self.session_id(req).filter(|id| self.csrf_ok(id, &form)) {
+            Some(session_id) => Ok(SessionPost { form, data, session_id }),
+            None => Err(self.pages.error(403, "This form has expired. Please reload your cart and try again.").private()),
+        }
     }
 
     /// Reads a form body: 413 past [`MAX_FORM_BYTES`], 400 if unreadable.

@@ -215,6 +215,31 @@ fn db_error(error: postgres::Error) -> DbError {
     }
 }
 
+/// Running statements: what a [`Handle`] and a [`Tx`] both offer, so a
+/// model reads the same way inside a transaction and outside one.
+pub trait Queries {
+    fn query(&mut self, sql: &'static str, params: Params) -> Result<Vec<Row>, DbError>;
+    fn query_opt(&mut self, sql: &'static str, params: Params) -> Result<Option<Row>, DbError>;
+}
+
+impl Queries for Handle<'_> {
+    fn query(&mut self, sql: &'static str, params: Params) -> Result<Vec<Row>, DbError> {
+        Handle::query(self, sql, params)
+    }
+    fn query_opt(&mut self, sql: &'static str, params: Params) -> Result<Option<Row>, DbError> {
+        Handle::query_opt(self, sql, params)
+    }
+}
+
+impl Queries for Tx<'_> {
+    fn query(&mut self, sql: &'static str, params: Params) -> Result<Vec<Row>, DbError> {
+        Tx::query(self, sql, params)
+    }
+    fn query_opt(&mut self, sql: &'static str, params: Params) -> Result<Option<Row>, DbError> {
+        Tx::query_opt(self, sql, params)
+    }
+}
+
 /// One checked-out connection.
 pub struct Handle<'a> {
     db: &'a Database,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{DbError, Handle, Tx};
+use crate::db::{DbError, Handle, Queries, Tx};
 use crate::layer::DataLayer;
 use crate::part::{self, Part};
 use crate::product::ProductId;
@@ -37,11 +37,7 @@ impl Part for Session {
     type Id = str;
 
     fn fetch(db: &mut Handle<'_>, id: &str) -> Result<Option<Session>, DbError> {
-        let Some(row) = db.query_opt("SELECT cart_version, extract(epoch FROM updated_at)::bigint FROM sessions WHERE id = $1", &[&id])? else {
-            return Ok(None);
-        };
-        let lines = db.query("SELECT product_id, qty FROM cart_lines WHERE session_id = $1 ORDER BY added_at, product_id", &[&id])?;
-        Ok(Some(Session { id: id.to_string(), cart_version: row.get(0), lines: lines.iter().map(|r| CartLine { product_id: r.get(0), qty: r.get(1) }).collect(), updated: row.get(1) }))
+        read(db, id)
     }
 
     fn modified(&self) -> i64 {
@@ -59,8 +55,9 @@ impl Session {
     pub fn create(data: &DataLayer, id: &str) -> Result<Session, DbError> {
         let session = data.db()?.handle()?.transaction(|tx| {
             tx.execute("INSERT INTO sessions (id) VALUES ($1) ON CONFLICT (id) DO NOTHING", &[&id])?;
-            read_in(tx, id)
+            read(tx, id)
         })?;
+        let session = session.expect("the row was just inserted");
         part::store(data, id, &session);
         Ok(session)
     }
@@ -101,16 +98,20 @@ impl Session {
             tx.execute("INSERT INTO sessions (id) VALUES ($1) ON CONFLICT (id) DO NOTHING", &[&id])?;
             change(tx)?;
             tx.execute("UPDATE sessions SET cart_version = cart_version + 1, updated_at = now() WHERE id = $1", &[&id])?;
-            read_in(tx, id)
+            read(tx, id)
         })?;
+        let session = session.expect("the row was just inserted");
         part::store(data, id, &session);
         Ok(session)
     }
 }
 
-/// The session as the transaction sees it.
-pub(crate) fn read_in(tx: &mut Tx<'_>, id: &str) -> Result<Session, DbError> {
-    let row = tx.query_one("SELECT cart_version, extract(epoch FROM updated_at)::bigint FROM sessions WHERE id = $1", &[&id])?;
-    let lines = tx.query("SELECT product_id, qty FROM cart_lines WHERE session_id = $1 ORDER BY added_at, product_id", &[&id])?;
-    Ok(Session { id: id.to_string(), cart_version: row.get(0), lines: lines.iter().map(|r| CartLine { product_id: r.get(0), qty: r.get(1) }).collect(), updated: row.get(1) })
+/// The session and its cart as `db` sees them (inside a transaction or not).
+fn read(db: &mut impl Queries, id: &str) -> Result<Option<Session>, DbError> {
+    let Some(row) = db.query_opt("SELECT cart_version, extract(epoch FROM updated_at)::bigint FROM sessions WHERE id = $1", &[&id])? else {
+        return Ok(None);
+    };
+    let lines = db.query("SELECT product_id, qty FROM cart_lines WHERE session_id = $1 ORDER BY added_at, product_id", &[&id])?;
+    let lines = lines.iter().map(|r| CartLine { product_id: r.get(0), qty: r.get(1) }).collect();
+    Ok(Some(Session { id: id.to_string(), cart_version: row.get(0), lines, updated: row.get(1) }))
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::data_error;
 use super::product::parse_id;
-use crate::context::Context;
+use crate::context::{Context, SessionPost};
 use crate::http::{form_value, Request, Response};
 use crate::view::View;
 
@@ -94,16 +94,9 @@ pub fn add(req: &mut dyn Request, cx: &Context) -> Response {
 /// `POST /cart/update`: sets a line's quantity (0 removes it); needs the
 /// session's csrf.
 pub fn update(req: &mut dyn Request, cx: &Context) -> Response {
-    let form = match cx.form(req) {
-        Ok(form) => form,
-        Err(page) => return page.private(),
-    };
-    let data = match cx.data() {
-        Ok(data) => data,
+    let SessionPost { form, data, session_id } = match cx.csrf_post(req) {
+        Ok(post) => post,
         Err(page) => return page,
-    };
-    let Some(session_id) = cx.session_id(req).filter(|id| cx.csrf_ok(id, &form)) else {
-        return cx.pages.error(403, "This form has expired. Please reload your cart and try again.").private();
     };
     let Some(product_id) = form_value(Some(&form), "product_id").and_then(|v| parse_id(&v)) else {
         return cx.pages.error(404, "There is no such product.").private();

@@ -3,20 +3,13 @@
 use esf_data::order::{Checkout, Customer, Order};
 
 use super::data_error;
-use crate::context::Context;
+use crate::context::{Context, SessionPost};
 use crate::http::{form_value, Request, Response};
 
 pub fn place(req: &mut dyn Request, cx: &Context) -> Response {
-    let form = match cx.form(req) {
-        Ok(form) => form,
-        Err(page) => return page.private(),
-    };
-    let data = match cx.data() {
-        Ok(data) => data,
+    let SessionPost { form, data, session_id } = match cx.csrf_post(req) {
+        Ok(post) => post,
         Err(page) => return page,
-    };
-    let Some(session_id) = cx.session_id(req).filter(|id| cx.csrf_ok(id, &form)) else {
-        return cx.pages.error(403, "This form has expired. Please reload your cart and try again.").private();
     };
     let customer = match customer(&form) {
         Ok(customer) => customer,
