@@ -32,6 +32,8 @@ for mpm in event prefork; do
   export ESF_TEMPLATES=$root/templates
   # The hello page touches no data: the database is never connected to.
   export ESF_DATABASE="host=/nonexistent dbname=unused"
+  export ESF_SECRET=$root/target/bench/session.secret
+  scripts/make-secret.sh "$ESF_SECRET"
   rm -rf "$ESF_STATE"; mkdir -p "$ESF_STATE/htdocs" "$ESF_STATE/cache"; chmod o+x "$root/target" "$root/target/bench" "$ESF_STATE"
   [ "$(id -u)" -eq 0 ] && chown www-data:www-data "$ESF_STATE/cache"
   defines=()

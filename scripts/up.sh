@@ -28,7 +28,9 @@ export ESF_APP_PORT=${ESF_APP_PORT:-18180}
 export ESF_MODULE=$ESF_STATE/modules/mod_esf.so
 export ESF_TEMPLATES=$root/templates
 pg_port=${ESF_PG_PORT:-18432}
+export ESF_SECRET=$ESF_STATE/session.secret
 mkdir -p "$ESF_STATE/htdocs" "$ESF_STATE/cache"
+scripts/make-secret.sh "$ESF_SECRET"
 chmod o+x "$root/target" "$ESF_STATE"
 [ "$(id -u)" -eq 0 ] && chown www-data:www-data "$ESF_STATE/cache"
 
