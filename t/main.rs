@@ -14,3 +14,4 @@ mod data_layer;
 mod models;
 mod store_fixture;
 mod store;
+mod templates;
