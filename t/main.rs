@@ -15,3 +15,5 @@ mod models;
 mod store_fixture;
 mod store;
 mod templates;
+mod listing_search;
+mod check_store;

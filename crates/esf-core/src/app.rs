@@ -8,7 +8,7 @@ use esf_data::DataLayer;
 
 use crate::config::DirConfig;
 use crate::context::Context;
-use crate::controllers::{cart, checkout, hello, home, order, product};
+use crate::controllers::{cart, category, checkout, hello, home, order, product, search};
 use crate::http::{Request, Response};
 use crate::pages::Pages;
 use crate::templates::TemplateSet;
@@ -53,8 +53,8 @@ pub fn handle(config: &DirConfig, cx: &Context, req: &mut dyn Request) -> Respon
         [""] if reading => with_data(&|data| home::show(data, pages)),
         ["hello"] if reading => hello::show(req, pages),
         ["product", id] if reading => with_data(&|data| product::show(id, data, pages)),
-        // PARKED: ["category", id] if reading => with_data(&|data| category::show(id, req, data, pages)),
-        // PARKED: ["search"] if reading => with_data(&|data| search::show(req, data, pages)),
+        ["category", id] if reading => with_data(&|data| category::show(id, req, data, pages)),
+        ["search"] if reading => with_data(&|data| search::show(req, data, pages)),
         ["cart"] if reading => cart::show(req, cx),
         ["order", id] if reading => order::show(id, req, cx),
         ["cart", "add"] if posting => cart::add(req, cx),

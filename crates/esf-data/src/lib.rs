@@ -9,9 +9,11 @@ pub mod category;
 pub mod coherence;
 pub mod db;
 pub mod layer;
+pub mod listing;
 pub mod order;
 pub mod part;
 pub mod product;
+pub mod search;
 pub mod session;
 
 pub use db::{Database, DbError, DbStats};

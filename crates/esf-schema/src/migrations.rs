@@ -34,6 +34,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!(2, "002_sessions_orders"),
     migration!(3, "003_cache_notifications"),
     migration!(4, "004_cache_change_log"),
+    migration!(5, "005_search"),
 ];
 
 /// pg_advisory_xact_lock key shared by every migrating process: the bytes

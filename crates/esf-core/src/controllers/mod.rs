@@ -1,13 +1,13 @@
 //! One controller per route: it parses and checks its input, asks the
 //! models for data and picks a template. No SQL here, no HTTP in the models.
 pub mod cart;
-// PARKED until esf_data::{listing, search} land: pub mod category;
+pub mod category;
 pub mod checkout;
 pub mod hello;
 pub mod home;
 pub mod order;
 pub mod product;
-// PARKED: pub mod search;
+pub mod search;
 
 use std::time::SystemTime;
 

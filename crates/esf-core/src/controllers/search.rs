@@ -26,7 +26,7 @@ pub fn show(req: &dyn Request, data: &DataLayer, pages: &Pages) -> Response {
     let fresh = Freshness { expires_at: SystemTime::now() + RESULTS_TTL, modified: 0 };
     let mut view = View::new();
     view.text("q", &query).text("sort", &sort_name).number("page", i64::from(page));
-    if finder::tokens(&query).is_empty() {
+    if finder::query_words(&query).is_empty() {
         view.flag("searched", false).number("total", 0).object("products", &Vec::<()>::new());
         return public(pages.render(200, "search", "Search", view), fresh);
     }
