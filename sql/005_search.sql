@@ -15,6 +15,7 @@
 -- and the combining marks of the Alphabetic property (many Indic vowel
 -- signs): text holding those tokenizes differently on the two sides.
 -- Every character of the generated catalog agrees (t/listing_search.rs).
+-- "und-x-icu" is there in every cluster built with ICU (Debian's are).
 CREATE FUNCTION esf_tokens(t text) RETURNS text[]
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN array_remove(
@@ -42,15 +43,39 @@ SELECT id, price_cents, created, esf_tokens(name), esf_tokens(brand), esf_tokens
 FROM products;
 
 -- A search is `(name_tokens || brand_tokens || description_tokens) @> words`:
--- the index intersects the words' posting lists.
+-- the index intersects the words' posting lists. The planner's statistics
+-- that matter are the index expression's; the arrays' own are not used.
 CREATE INDEX product_search_tokens ON product_search
     USING gin ((name_tokens || brand_tokens || description_tokens));
+ALTER TABLE product_search
+    ALTER COLUMN name_tokens SET STATISTICS 0,
+    ALTER COLUMN brand_tokens SET STATISTICS 0,
+    ALTER COLUMN description_tokens SET STATISTICS 0;
+ANALYZE product_search;
+
+-- After a statement that wrote many rows (an import, a bulk UPDATE): the
+-- index's pending list merged (every search would scan it whole) and
+-- fresh statistics (without them the planner deems the index useless and
+-- every search scans the table), now rather than at autovacuum's next
+-- round. Both need the table's owner; other roles leave it to autovacuum.
+CREATE FUNCTION product_search_settle(written bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF written >= 1000 AND pg_has_role((SELECT relowner FROM pg_class WHERE oid = 'product_search'::regclass), 'USAGE') THEN
+        PERFORM gin_clean_pending_list('product_search_tokens'::regclass);
+        ANALYZE product_search;
+    END IF;
+END
+$$;
 
 CREATE FUNCTION product_search_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    written bigint;
 BEGIN
     INSERT INTO product_search (product_id, price_cents, created, name_tokens, brand_tokens, description_tokens)
     SELECT id, price_cents, created, esf_tokens(name), esf_tokens(brand), esf_tokens(description)
     FROM new_rows;
+    GET DIAGNOSTICS written = ROW_COUNT;
+    PERFORM product_search_settle(written);
     RETURN NULL;
 END
 $$;
@@ -59,6 +84,8 @@ $$;
 -- (an UPDATE of every product's age range costs no tokenizing); a row
 -- whose id changed leaves its old id behind.
 CREATE FUNCTION product_search_update() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    written bigint;
 BEGIN
     DELETE FROM product_search AS s
     USING old_rows AS o
@@ -77,6 +104,8 @@ BEGIN
         name_tokens = excluded.name_tokens,
         brand_tokens = excluded.brand_tokens,
         description_tokens = excluded.description_tokens;
+    GET DIAGNOSTICS written = ROW_COUNT;
+    PERFORM product_search_settle(written);
     RETURN NULL;
 END
 $$;

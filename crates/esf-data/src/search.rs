@@ -2,7 +2,7 @@
 //!
 //! The semantics live here, on the Rust side: [`tokens`] says what a word
 //! is, [`SearchQuery`] normalizes a query, [`search`] is the API the
-//! controller calls. Matching and ranking are one function, [`find`], over
+//! controller calls. Matching and ranking are one function, `find`, over
 //! PostgreSQL for now (sql/005_search.sql keeps a token table in step with
 //! products); a search daemon replaces that function later and nothing
 //! else has to change.
@@ -30,7 +30,7 @@ pub const PER_PAGE: u32 = 24;
 /// The longest cache key LMDB takes; longer queries are not cached.
 const MAX_CACHE_KEY: usize = 511;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Sort {
     Relevance,
     PriceAsc,
