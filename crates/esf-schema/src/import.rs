@@ -7,7 +7,10 @@
 //! writes rows already frozen (no later hint-bit rewrite); and the plain
 //! indexes, unique and foreign-key constraints are dropped first and
 //! recreated after, one sorted index build and one join each instead of
-//! a row-by-row index insert and a row-by-row foreign-key trigger.
+//! a row-by-row index insert and a row-by-row foreign-key trigger; and the
+//! search table is filled from the products file tokenized here, in Rust,
+//! rather than by its trigger with PostgreSQL's regex tokenizer, which
+//! alone would take a minute for a million products.
 use crate::error::describe;
 use crate::SchemaError;
 use postgres::{Client, Transaction};
@@ -97,11 +100,17 @@ pub fn import_catalog(client: &mut Client, dir: &Path) -> Result<ImportCounts, S
          TRUNCATE categories, products, inventory CASCADE",
     )?;
     let deferred = drop_deferrable(&mut tx)?;
+    let search_indexes = drop_search_indexes(&mut tx)?;
 
     let mut loaded = Vec::with_capacity(CATALOG.len());
     for (catalog_file, path, reader) in readers {
         loaded.push(copy_rows(&mut tx, catalog_file, &path, reader)?);
     }
+    copy_search_rows(&mut tx, &dir.join("products.tsv"))?;
+    for create in &search_indexes {
+        tx.batch_execute(create)?;
+    }
+    tx.batch_execute("ALTER TABLE products ENABLE TRIGGER product_search_insert")?;
 
     for item in deferred.iter().rev() {
         tx.batch_execute(&item.create)
@@ -111,13 +120,67 @@ pub fn import_catalog(client: &mut Client, dir: &Path) -> Result<ImportCounts, S
                 message: describe(&e),
             })?;
     }
-    tx.batch_execute("ANALYZE categories, products, inventory")?;
+    tx.batch_execute("ANALYZE categories, products, inventory, product_search")?;
     tx.commit()?;
     Ok(ImportCounts {
         categories: loaded[0],
         products: loaded[1],
         inventory: loaded[2],
     })
+}
+
+/// Turns off the search table's row trigger for this transaction's COPY
+/// (ALTER TABLE is transactional) and drops its secondary indexes; returns
+/// the statements that recreate them.
+fn drop_search_indexes(tx: &mut Transaction<'_>) -> Result<Vec<String>, SchemaError> {
+    tx.batch_execute("ALTER TABLE products DISABLE TRIGGER product_search_insert")?;
+    let mut creates = Vec::new();
+    for row in tx.query(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'product_search' AND indexname <> 'product_search_pkey'",
+        &[],
+    )? {
+        let name: String = row.get(0);
+        tx.batch_execute(&format!("DROP INDEX {}", quote_ident(&name)))?;
+        creates.push(row.get(1));
+    }
+    Ok(creates)
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Fills the search table from products.tsv (already loaded and checked by
+/// the products COPY), with the tokenizer search itself uses.
+fn copy_search_rows(tx: &mut Transaction<'_>, path: &Path) -> Result<u64, SchemaError> {
+    let reader = open_after_header(path, CATALOG[1].columns)?;
+    let mut writer = tx.copy_in(
+        "COPY product_search (product_id, price_cents, created, name_tokens, brand_tokens, description_tokens) FROM STDIN WITH (FREEZE)",
+    )?;
+    let mut rows = 0;
+    let mut out = Vec::with_capacity(READ_BUFFER);
+    for line in reader.lines() {
+        let line = line.map_err(|e| SchemaError::Input { file: path.to_path_buf(), line: None, message: format!("cannot read: {e}") })?;
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [id, _, _, name, brand, _, _, price, description, created] = fields[..] else { continue };
+        // Tokens are letters and digits only: nothing to quote in an array
+        // literal or escape for COPY.
+        writeln!(out, "{id}\t{price}\t{created}\t{}\t{}\t{}", array(name), array(brand), array(description))
+            .map_err(|e| copy_error(path, &e))?;
+        rows += 1;
+        if out.len() >= READ_BUFFER {
+            writer.write_all(&out).map_err(|e| copy_error(path, &e))?;
+            out.clear();
+        }
+    }
+    writer.write_all(&out).map_err(|e| copy_error(path, &e))?;
+    writer.finish().map_err(|e| copy_failed(path, &e))?;
+    Ok(rows)
+}
+
+/// `{tok1,tok2}`: the tokens of `text` as a PostgreSQL array literal.
+fn array(text: &str) -> String {
+    format!("{{{}}}", esf_data::search::tokens(text).join(","))
 }
 
 /// Opens `path` and reads its header line, which must be `columns`
