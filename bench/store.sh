@@ -5,10 +5,11 @@
 # size of a product page.
 #
 #   bench/store.sh [SCALE=default] [SECONDS=15] [CONNECTIONS=32] [MPM=event]
+#   ESF_MIXES="product search" bench/store.sh ...   (only those mixes)
 #
 # Starts its own PostgreSQL, loads the catalog, builds in release mode and
-# starts apache-conf/app-server.conf, all under target/bench/store. The
-# product mix runs on a warm cache (one untimed pass first). Prints a
+# starts apache-conf/app-server.conf, all under target/bench/store. Each
+# mix runs on a warm cache (an untimed pass of the same mix right before). Prints a
 # Markdown table for docs/BENCHMARKS.md. Checkouts change stock: the
 # catalog is reloaded at every run.
 set -euo pipefail
@@ -59,16 +60,16 @@ size=$(stat -c %s "$ESF_STATE/htdocs/product.html")
 export ESF_SCALE=$scale ESF_CATALOG=$catalog
 run() { "$bench" "$@" | grep -E '^[a-z]+ +rps='; }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
-# Warm the object cache (untimed): as long as a measured run, so the
-# Zipf draw's head and much of its tail are cached, as on a live site.
-run "$base/store" product "$secs" "$conns" >/dev/null
-run "$base/store" category "$secs" "$conns" >/dev/null
 static=$(run "$base/product.html" url "$secs" "$conns")
 srps=$(echo "$static" | field rps)
 echo "| mix | req/s | vs static | p50 | p99 | errors |"
 echo "|---|---|---|---|---|---|"
 echo "| static file ($size bytes) | $srps | 100% | $(echo "$static" | field p50) | $(echo "$static" | field p99) | $(echo "$static" | field errors) |"
-for mix in product category search christmas; do
+for mix in ${ESF_MIXES:-product category search christmas}; do
+  # Warm the object cache right before (untimed, as long as the run): the
+  # Zipf draw's head and much of its tail cached, as on a live site. Right
+  # before, because stock entries live 30 s.
+  run "$base/store" "$mix" "$secs" "$conns" >/dev/null
   line=$(run "$base/store" "$mix" "$secs" "$conns")
   rps=$(echo "$line" | field rps)
   ratio=$(awk -v a="$rps" -v b="$srps" 'BEGIN {printf "%.0f%%", 100*a/b}')

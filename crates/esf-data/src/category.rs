@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::{DbError, Handle};
 use crate::layer::DataLayer;
-use crate::part::{self, Fresh, Part};
+use crate::part::{self, Fresh, Freshness, Part};
 
 pub type CategoryId = i32;
 
@@ -19,6 +19,45 @@ pub struct Category {
     pub name: String,
     pub slug: String,
     pub updated: i64,
+}
+
+impl Part for Category {
+    const KIND: &'static str = "category";
+    const FORMAT: u16 = 1;
+    const TTL: Duration = Duration::from_secs(300);
+    type Id = CategoryId;
+
+    fn fetch(db: &mut Handle<'_>, id: &CategoryId) -> Result<Option<Category>, DbError> {
+        let row = db.query_opt("SELECT id, parent_id, name, slug, extract(epoch FROM updated_at)::bigint FROM categories WHERE id = $1", &[id])?;
+        Ok(row.map(|r| Category { id: r.get(0), parent_id: r.get(1), name: r.get(2), slug: r.get(3), updated: r.get(4) }))
+    }
+
+    fn modified(&self) -> i64 {
+        self.updated
+    }
+}
+
+/// Most levels a breadcrumb climbs (the catalog has two; bad data with a
+/// cycle must not loop).
+const MAX_DEPTH: usize = 16;
+
+impl Category {
+    /// From the department down to `id`, one small cache entry per level
+    /// (a product page needs this, not the whole tree), with the freshness
+    /// of them all; empty for an unknown category.
+    pub fn breadcrumb(data: &DataLayer, id: CategoryId) -> Result<(Vec<Category>, Option<Freshness>), DbError> {
+        let mut trail: Vec<Category> = Vec::new();
+        let mut freshness: Option<Freshness> = None;
+        let mut next = id;
+        while next != 0 && trail.len() < MAX_DEPTH && !trail.iter().any(|c| c.id == next) {
+            let Some(level) = part::load::<Category>(data, &next)? else { break };
+            freshness = Some(freshness.map_or(Freshness::of(&level), |f| f.and(Freshness::of(&level))));
+            next = level.value.parent_id;
+            trail.push(level.value);
+        }
+        trail.reverse();
+        Ok((trail, freshness))
+    }
 }
 
 /// Every category, by id.

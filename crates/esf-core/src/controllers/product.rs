@@ -2,7 +2,7 @@
 //! as the shortest TTL of the data it shows.
 use std::time::SystemTime;
 
-use esf_data::category::CategoryTree;
+use esf_data::category::Category;
 use esf_data::product::Product;
 use esf_data::DataLayer;
 
@@ -20,15 +20,15 @@ pub fn show(id: &str, data: &DataLayer, pages: &Pages) -> Response {
         Ok(None) => return pages.error(404, "There is no such product."),
         Err(e) => return data_error(pages, &e),
     };
-    let tree = match CategoryTree::load(data) {
-        Ok(tree) => tree,
+    let item = product.view();
+    let (breadcrumb, trail_freshness) = match Category::breadcrumb(data, item.category_id) {
+        Ok(found) => found,
         Err(e) => return data_error(pages, &e),
     };
-    let item = product.view();
     let mut view = View::new();
     view.object("product", &item);
-    view.object("breadcrumb", &tree.value.breadcrumb(item.category_id));
-    let freshness = product.freshness().and(esf_data::part::Freshness::of(&tree));
+    view.object("breadcrumb", &breadcrumb);
+    let freshness = trail_freshness.map_or(product.freshness(), |f| f.and(product.freshness()));
     pages.render(200, "product", &item.name, view).cacheable(freshness, SystemTime::now())
 }
 
