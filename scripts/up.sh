@@ -65,10 +65,10 @@ fi
 
 url="http://127.0.0.1:$ESF_APP_PORT/store"
 for _ in $(seq 50); do
-  curl -fsS -o /dev/null "$url/product/1" 2>/dev/null && break
+  curl -fsS -o /dev/null "$url/" 2>/dev/null && break
   sleep 0.2
 done
-curl -fsS -o /dev/null "$url/product/1" || { echo "the app server did not answer; see $ESF_STATE/app-error.log" >&2; exit 1; }
+curl -fsS -o /dev/null "$url/" || { echo "the app server did not answer; see $ESF_STATE/app-error.log" >&2; exit 1; }
 echo
-echo "mod_esf is up: $url/product/1   (also $url/hello?name=you)"
+echo "mod_esf is up: $url/"
 echo "logs: $ESF_STATE/app-error.log   stop: scripts/down.sh"
