@@ -6,8 +6,6 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use esf_data::category::CategoryTree;
@@ -16,38 +14,12 @@ use esf_data::search::{self, SearchResults, Sort};
 use esf_data::{DataLayer, DataSettings};
 use esf_schema::postgres::{Client, NoTls};
 
-use crate::harness::{repo_root, PgCluster};
-use crate::store_fixture::{cache_dir, store_database, tiny_catalog};
+use crate::harness::PgCluster;
+use crate::store_fixture::{cache_dir, small_catalog, store_database, tiny_catalog};
 
 const PER_PAGE: usize = 24;
 const SORTS: [Sort; 4] = [Sort::Relevance, Sort::PriceAsc, Sort::PriceDesc, Sort::Newest];
 
-/// target/t/catalog-small, shared with t/schema_import.rs: the `small`
-/// catalog (10,000 products), generated on first use and kept.
-fn small_catalog() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        let base = exe.ancestors().nth(3).expect("target dir").join("t");
-        let dir = base.join("catalog-small");
-        if dir.join("inventory.tsv").is_file() {
-            return dir;
-        }
-        let partial = base.join(format!("catalog-small.partial-{}-ls", std::process::id()));
-        fs::create_dir_all(&partial).expect("create catalog dir");
-        let status = Command::new("python3")
-            .arg(repo_root().join("../shared/workload/gen_catalog.py"))
-            .args(["--scale", "small", "--out"])
-            .arg(&partial)
-            .status()
-            .expect("run gen_catalog.py");
-        assert!(status.success(), "gen_catalog.py failed");
-        if fs::rename(&partial, &dir).is_err() {
-            fs::remove_dir_all(&partial).ok(); // another test process won
-        }
-        dir
-    })
-}
 
 fn connect(cluster: &PgCluster, db: &str) -> Client {
     Client::connect(&cluster.conninfo(db), NoTls).expect("connect")

@@ -2,7 +2,8 @@
 //! against the real cluster: migrations apply once even when two servers
 //! race, the `small` catalog loads whole, and the change triggers send the
 //! notifications docs/DATA.md promises.
-use crate::harness::{repo_root, PgCluster};
+use crate::harness::PgCluster;
+use crate::store_fixture::small_catalog;
 use esf_schema::postgres::error::SqlState;
 use esf_schema::postgres::fallible_iterator::FallibleIterator;
 use esf_schema::postgres::{Client, NoTls};
@@ -10,44 +11,12 @@ use esf_schema::{ImportCounts, SchemaError};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, Barrier, OnceLock};
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
 /// How long a test waits for a notification that must come.
 const NOTIFY_WAIT: Duration = Duration::from_secs(5);
-
-/// target/t/catalog-small: the `small` catalog (10,000 products), generated
-/// on first use and kept across test runs (the generator is deterministic).
-fn small_catalog() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        // The test executable is target/<profile>/deps/httpd-HASH.
-        let exe = std::env::current_exe().expect("current_exe");
-        let base = exe.ancestors().nth(3).expect("target dir").join("t");
-        let dir = base.join("catalog-small");
-        if dir.join("inventory.tsv").is_file() {
-            return dir;
-        }
-        // Generated beside it and renamed into place, so that a run that
-        // died halfway leaves no partial catalog to be reused.
-        let partial = base.join(format!("catalog-small.partial-{}", std::process::id()));
-        fs::create_dir_all(&partial).expect("create catalog dir");
-        let status = Command::new("python3")
-            .arg(repo_root().join("../shared/workload/gen_catalog.py"))
-            .args(["--scale", "small", "--out"])
-            .arg(&partial)
-            .status()
-            .expect("run gen_catalog.py");
-        assert!(status.success(), "gen_catalog.py failed");
-        if fs::rename(&partial, &dir).is_err() {
-            // Another test process got there first.
-            fs::remove_dir_all(&partial).ok();
-        }
-        dir
-    })
-}
 
 fn connect(pg: &PgCluster, db: &str) -> Client {
     Client::connect(&pg.conninfo(db), NoTls).expect("connect")

@@ -7,20 +7,43 @@ use std::sync::OnceLock;
 
 use crate::harness::{repo_root, state_dir, PgCluster};
 
-/// The `tiny` catalog (200 products), generated once per test process.
+/// The `tiny` catalog (200 products).
 pub fn tiny_catalog() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = state_dir("catalog-tiny");
-        let status = Command::new("python3")
-            .arg(repo_root().join("../shared/workload/gen_catalog.py"))
-            .args(["--scale", "tiny", "--out"])
-            .arg(&dir)
-            .status()
-            .expect("run gen_catalog.py");
-        assert!(status.success(), "gen_catalog.py failed");
-        dir
-    })
+    DIR.get_or_init(|| generated_catalog("tiny"))
+}
+
+/// The `small` catalog (10,000 products).
+pub fn small_catalog() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| generated_catalog("small"))
+}
+
+/// target/t/catalog-SCALE, generated on first use and kept across runs
+/// (the generator is deterministic).
+fn generated_catalog(scale: &str) -> PathBuf {
+    // The test executable is target/<profile>/deps/httpd-HASH.
+    let exe = std::env::current_exe().expect("current_exe");
+    let base = exe.ancestors().nth(3).expect("target dir").join("t");
+    let dir = base.join(format!("catalog-{scale}"));
+    if dir.join("inventory.tsv").is_file() {
+        return dir;
+    }
+    // Generated beside it and renamed into place, so that a run that died
+    // halfway leaves no partial catalog to be reused.
+    let partial = base.join(format!("catalog-{scale}.partial-{}", std::process::id()));
+    std::fs::create_dir_all(&partial).expect("create catalog dir");
+    let status = Command::new("python3")
+        .arg(repo_root().join("../shared/workload/gen_catalog.py"))
+        .args(["--scale", scale, "--out"])
+        .arg(&partial)
+        .status()
+        .expect("run gen_catalog.py");
+    assert!(status.success(), "gen_catalog.py failed");
+    if std::fs::rename(&partial, &dir).is_err() {
+        std::fs::remove_dir_all(&partial).ok(); // another test process won
+    }
+    dir
 }
 
 /// A fresh database on `cluster` holding the store's schema and the tiny
