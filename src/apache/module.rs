@@ -35,5 +35,5 @@ pub static mut esf_module: ffi::module = ffi::module {
 pub fn module_index() -> c_int {
     // SAFETY: httpd sets module_index once, while loading the module and
     // before calling any of its functions; afterwards it is only read.
-    unsafe { (*(&raw const esf_module)).module_index }
+    unsafe { esf_module.module_index }
 }

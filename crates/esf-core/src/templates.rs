@@ -70,7 +70,7 @@ impl fmt::Debug for TemplateSet {
 
 struct Compiled {
     templates: HashMap<String, liquid::Template>,
-    stamps: Vec<(PathBuf, Option<SystemTime>)>,
+    stamps: Vec<Stamp>,
 }
 
 impl TemplateSet {
@@ -142,11 +142,16 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// A template: its name, its text and where it came from.
+type Source = (String, String, PathBuf);
+/// A file or directory and its modification time when last compiled.
+type Stamp = (PathBuf, Option<SystemTime>);
+
 /// The sources along the path: the first file of each name wins.
-fn collect_sources(dirs: &[PathBuf]) -> Result<(Vec<(String, String, PathBuf)>, Vec<(PathBuf, Option<SystemTime>)>), TemplateError> {
-    let mut sources: Vec<(String, String, PathBuf)> = Vec::new();
+fn collect_sources(dirs: &[PathBuf]) -> Result<(Vec<Source>, Vec<Stamp>), TemplateError> {
+    let mut sources: Vec<Source> = Vec::new();
     // A directory's mtime changes when a file is added or removed.
-    let mut stamps: Vec<(PathBuf, Option<SystemTime>)> = dirs.iter().map(|d| (d.clone(), modified(d))).collect();
+    let mut stamps: Vec<Stamp> = dirs.iter().map(|d| (d.clone(), modified(d))).collect();
     for dir in dirs {
         let entries = std::fs::read_dir(dir).map_err(|e| TemplateError(format!("cannot read {}: {e}", dir.display())))?;
         let mut paths: Vec<PathBuf> = entries
@@ -193,7 +198,7 @@ fn compile(dirs: &[PathBuf]) -> Result<Compiled, TemplateError> {
     Ok(Compiled { templates, stamps })
 }
 
-fn name_broken_file(sources: &[(String, String, PathBuf)]) -> Option<TemplateError> {
+fn name_broken_file(sources: &[Source]) -> Option<TemplateError> {
     let parser = liquid::ParserBuilder::with_stdlib().build().ok()?;
     sources
         .iter()

@@ -146,7 +146,7 @@ impl Product {
         let Some(info) = part::load::<ProductInfo>(data, &id)? else {
             return Ok(None);
         };
-        let stock = part::load::<Stock>(data, &id)?.unwrap_or_else(|| Fresh {
+        let stock = part::load::<Stock>(data, &id)?.unwrap_or(Fresh {
             value: Stock { product_id: id, on_hand: 0, updated: info.value.updated },
             expires_at: info.expires_at,
         });
