@@ -139,6 +139,19 @@ pub struct ProductView {
     pub stock_line: String,
 }
 
+/// What a listing shows of a product (home, category, search): no
+/// description, so a page of 24 carries only what its template prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProductSummary {
+    pub id: ProductId,
+    pub name: String,
+    pub brand: String,
+    /// `$12.34`
+    pub price: String,
+    pub in_stock: bool,
+    pub stock_line: String,
+}
+
 impl Product {
     /// Cache, then database, each part on its own. A product without an
     /// inventory row has none on hand.
@@ -155,6 +168,18 @@ impl Product {
 
     pub fn freshness(&self) -> Freshness {
         Freshness::of(&self.info).and(Freshness::of(&self.stock))
+    }
+
+    pub fn summary(&self) -> ProductSummary {
+        let (info, stock) = (&self.info.value, &self.stock.value);
+        ProductSummary {
+            id: info.id,
+            name: info.name.clone(),
+            brand: info.brand.clone(),
+            price: format_price(i64::from(info.price_cents)),
+            in_stock: stock.on_hand > 0,
+            stock_line: stock.line(),
+        }
     }
 
     pub fn view(&self) -> ProductView {

@@ -12,7 +12,7 @@ pub mod search;
 use std::time::SystemTime;
 
 use esf_data::part::Freshness;
-use esf_data::product::{Product, ProductView};
+use esf_data::product::{Product, ProductSummary};
 use esf_data::{DataLayer, DbError};
 
 use crate::http::{form_value, Response};
@@ -32,12 +32,12 @@ pub fn data_error(pages: &Pages, error: &DbError) -> Response {
 
 /// The products of a listing, in order, with the freshness of them all
 /// (ids that vanished since the listing was cached are skipped).
-pub fn products(data: &DataLayer, ids: &[i32], mut freshness: Freshness) -> Result<(Vec<ProductView>, Freshness), DbError> {
+pub fn products(data: &DataLayer, ids: &[i32], mut freshness: Freshness) -> Result<(Vec<ProductSummary>, Freshness), DbError> {
     let mut views = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(product) = Product::load(data, *id)? {
             freshness = freshness.and(product.freshness());
-            views.push(product.view());
+            views.push(product.summary());
         }
     }
     Ok((views, freshness))
