@@ -166,7 +166,8 @@ impl Database {
                     self.freed.notify_one();
                 });
             }
-            if self.freed.wait_for(&mut idle, CHECKOUT_TIMEOUT).timed_out() && idle.is_empty() {
+            let timed_out = self.freed.wait_for(&mut idle, CHECKOUT_TIMEOUT).timed_out();
+            if timed_out && idle.is_empty() && self.open.load(Ordering::Relaxed) >= self.capacity {
                 return Err(DbError::Unavailable(format!("all {} connections stayed busy for {CHECKOUT_TIMEOUT:?}", self.capacity)));
             }
         }
@@ -183,6 +184,8 @@ impl Database {
         let dropped = std::mem::take(&mut *self.idle.lock());
         self.open.fetch_sub(dropped.len(), Ordering::Relaxed);
         self.broken.fetch_add(dropped.len() as u64, Ordering::Relaxed);
+        // Room for new connections: every waiter may take one.
+        self.freed.notify_all();
     }
 
     fn give_back(&self, connection: Connection, reusable: bool) {
@@ -249,8 +252,14 @@ pub struct Handle<'a> {
 pub type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 impl Handle<'_> {
-    fn connection(&mut self) -> &mut Connection {
-        self.connection.as_mut().expect("a handle holds its connection until dropped")
+    /// The handle's connection; a handle whose connection was closed after
+    /// an error checks out another.
+    fn connection(&mut self) -> Result<&mut Connection, DbError> {
+        if self.connection.is_none() {
+            self.connection = Some(self.db.checkout()?);
+            self.db.in_use.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(self.connection.as_mut().expect("just set"))
     }
 
     /// Runs `op` with a prepared statement. If the connection turns out to
@@ -259,10 +268,10 @@ impl Handle<'_> {
     /// ran whole or not at all).
     fn run<T>(&mut self, sql: &'static str, op: impl Fn(&mut Client, &Statement) -> Result<T, postgres::Error>) -> Result<T, DbError> {
         let attempt = |connection: &mut Connection| connection.statement(sql).and_then(|statement| op(&mut connection.client, &statement)).map_err(db_error);
-        match attempt(self.connection()) {
+        match attempt(self.connection()?) {
             Err(DbError::Unavailable(_)) => {
                 self.replace_broken()?;
-                let result = attempt(self.connection());
+                let result = attempt(self.connection()?);
                 if matches!(result, Err(DbError::Unavailable(_))) {
                     self.close_connection();
                 }
@@ -277,9 +286,7 @@ impl Handle<'_> {
     fn replace_broken(&mut self) -> Result<(), DbError> {
         self.close_connection();
         self.db.discard_idle();
-        self.connection = Some(self.db.checkout()?);
-        self.db.in_use.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        self.connection().map(drop)
     }
 
     /// Closes the handle's connection instead of pooling it.
@@ -308,13 +315,13 @@ impl Handle<'_> {
     pub fn transaction<T, E: From<DbError>>(&mut self, body: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E> {
         // A transaction that cannot even begin on a broken connection
         // begins again on a new one: nothing has run yet.
-        if let Err(e) = self.connection().client.batch_execute("") {
+        if let Err(e) = self.connection()?.client.batch_execute("") {
             match db_error(e) {
                 DbError::Unavailable(_) => self.replace_broken()?,
                 query_error => return Err(E::from(query_error)),
             }
         }
-        let Connection { client, statements } = self.connection();
+        let Connection { client, statements } = self.connection()?;
         let mut lost = false;
         let result = match client.transaction() {
             Err(e) => Err(E::from(tx_error(e, &mut lost))),
