@@ -78,7 +78,6 @@ impl<'a> Context<'a> {
                 log::warn!("ignored an ESF_SESSION cookie that does not verify, from {}", req.client_ip());
                 None
             }
-            CookieState::Absent => None,
         }
     }
 
@@ -158,10 +157,6 @@ impl<'a> Context<'a> {
                 .private()
                 .with_header("Retry-After", retry_after.to_string())),
         }
-    }
-
-    pub fn sealer(&self) -> Option<&'a Sealer> {
-        self.sealer
     }
 }
 

@@ -19,8 +19,6 @@ type HmacSha1 = Hmac<Sha1>;
 /// What a request's cookie said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CookieState {
-    /// No `ESF_SESSION` cookie.
-    Absent,
     /// A cookie whose MAC verifies: the session id.
     Valid(String),
     /// A cookie that is malformed or whose MAC does not verify (logged).

@@ -95,10 +95,6 @@ impl TemplateSet {
         TemplateSet::load(Vec::new()).expect("built-in templates parse")
     }
 
-    pub fn dirs(&self) -> &[PathBuf] {
-        &self.dirs
-    }
-
     /// Renders `name` with `view`, after picking up changed files (at most
     /// one look a second). A failed reload is returned as the second value,
     /// for the caller to log; the previous templates keep serving.

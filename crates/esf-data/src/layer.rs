@@ -69,10 +69,6 @@ impl DataLayer {
         self.cache.as_deref()
     }
 
-    pub fn shared_cache(&self) -> Option<Arc<ObjectCache>> {
-        self.cache.clone()
-    }
-
     pub fn db_stats(&self) -> Option<DbStats> {
         self.db.as_ref().map(Database::stats)
     }

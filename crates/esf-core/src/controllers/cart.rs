@@ -52,7 +52,7 @@ pub fn show(req: &dyn Request, cx: &Context) -> Response {
         .text("total", &format_price(total))
         .number("items", views.iter().map(|l| i64::from(l.qty)).sum())
         .text("csrf", &cx.csrf(&visit.id))
-        .text("checkout_token", &cx.sealer().map(|s| s.seal(&visit.id, cart_version.to_string().as_bytes())).unwrap_or_default());
+        .text("checkout_token", &cx.sealer.map(|s| s.seal(&visit.id, cart_version.to_string().as_bytes())).unwrap_or_default());
     visit.respond(cx.pages.render(200, "cart", "Your cart", view))
 }
 

@@ -18,7 +18,7 @@ pub fn place(req: &mut dyn Request, cx: &Context) -> Response {
     // The cart version the form was rendered from, when it carries one.
     let expected = match form_value(Some(&form), "checkout_token").filter(|t| !t.is_empty()) {
         None => None,
-        Some(token) => match cx.sealer().and_then(|s| s.open(&session_id, &token)).and_then(|v| String::from_utf8(v).ok()?.parse::<i64>().ok()) {
+        Some(token) => match cx.sealer.and_then(|s| s.open(&session_id, &token)).and_then(|v| String::from_utf8(v).ok()?.parse::<i64>().ok()) {
             Some(version) => Some(version),
             None => return cx.pages.error(400, "This checkout form is not valid. Please reload your cart.").private(),
         },
