@@ -16,6 +16,7 @@
 //! | `EsfMaxRequestsPerChild N` | server, vhost | 0 (no limit) |
 //! | `EsfOrigin URL` | server, vhost, section | the request's own |
 //! | `EsfPanicTest On\|Off` | server, vhost, section | Off |
+//! | `EsfSessionIssuer On\|Off` | server, vhost | Off |
 use std::sync::Arc;
 
 use esf_core::config::{self as values, DirectiveError, DirectiveResult};
@@ -24,7 +25,7 @@ use esf_core::templates::TemplateSet;
 use crate::apache::{take1, take_argv, Command, Context, DirectiveCx, END};
 
 /// The table httpd reads (see `apache::module`).
-pub static COMMANDS: [Command; 12] = [
+pub static COMMANDS: [Command; 13] = [
     take_argv(c"EsfTemplates", esf_templates, Context::Anywhere, c"DIR... - template directories, searched in order before the built-in templates"),
     take1(c"EsfMount", esf_mount, Context::Anywhere, c"PATH - the URL prefix the application's routes are under (default: the <Location> path)"),
     take1(c"EsfDatabase", esf_database, Context::Server, c"\"conninfo\" - the PostgreSQL database, as a libpq connection string"),
@@ -36,6 +37,7 @@ pub static COMMANDS: [Command; 12] = [
     take1(c"EsfMaxRequestsPerChild", esf_max_requests_per_child, Context::Server, c"N - requests a child serves before it exits gracefully (0 = no limit)"),
     take1(c"EsfOrigin", esf_origin, Context::Anywhere, c"URL - the store's public origin (scheme://host) when it is behind a proxy"),
     take1(c"EsfPanicTest", esf_panic_test, Context::Anywhere, c"On|Off - make the _panic route panic on purpose (for testing the error trap)"),
+    take1(c"EsfSessionIssuer", esf_session_issuer, Context::Server, c"On|Off - give every request without a valid ESF_SESSION cookie a new session (the front proxy's role)"),
     END,
 ];
 
@@ -100,5 +102,10 @@ fn esf_origin(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
 
 fn esf_panic_test(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
     cx.dir_config().panic_test = Some(values::parse_on_off("EsfPanicTest", value)?);
+    Ok(())
+}
+
+fn esf_session_issuer(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
+    cx.server_config().session_issuer = Some(values::parse_on_off("EsfSessionIssuer", value)?);
     Ok(())
 }

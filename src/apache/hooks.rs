@@ -20,6 +20,8 @@ const PANIC_ANSWERED: MessageId = MessageId(5);
 const HANDLER_FAILED: MessageId = MessageId(6);
 const NOT_UNLOADED: MessageId = MessageId(7);
 const THROTTLE_UNAVAILABLE: MessageId = MessageId(8);
+const SESSION_COOKIE_REJECTED: MessageId = MessageId(9);
+const SESSION_ISSUER_WITHOUT_SECRET: MessageId = MessageId(10);
 
 /// How often httpd registered this copy of the module's hooks. httpd
 /// unloads the .so at every restart, which resets this to 0; above 1 means
@@ -44,6 +46,9 @@ pub unsafe extern "C" fn register_hooks(_pool: *mut ffi::apr_pool_t) {
             // SAFETY: called from register_hooks, where httpd expects hook
             // registration; the functions live as long as the module.
             unsafe {
+                // Before mod_cache's quick handler, so cache hits get a
+                // session too.
+                ffi::ap_hook_post_read_request(Some(post_read_request), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
                 ffi::ap_hook_post_config(Some(post_config), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
                 ffi::ap_hook_child_init(Some(child_init), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
                 ffi::ap_hook_handler(Some(handler), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
@@ -93,6 +98,12 @@ unsafe extern "C" fn post_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::a
                 Ok(slots) => unsafe { config::all_servers(s) }.iter().for_each(|server| server.set_throttle_slots(slots)),
                 Err(e) => log::server(Level::Error, THROTTLE_UNAVAILABLE, &format!("EsfThrottle is not enforced: {e}")),
             }
+            // SAFETY: httpd passes the main server; its vhost chain is live.
+            for server in unsafe { config::all_servers(s) } {
+                if server.config.issues_sessions() && server.keys().is_none() {
+                    log::server(Level::Error, SESSION_ISSUER_WITHOUT_SECRET, "EsfSessionIssuer On without EsfSessionSecret: no sessions are issued");
+                }
+            }
             // SAFETY: httpd passes the main server, live for the generation.
             let main = unsafe { &config::server(s).config };
             log::server(
@@ -125,6 +136,34 @@ unsafe extern "C" fn child_init(_pchild: *mut ffi::apr_pool_t, s: *mut ffi::serv
             log::server(Level::Debug, CHILD_STARTED, &format!("child {} started (generation {})", std::process::id(), mpm::generation()));
         },
         || (),
+    )
+}
+
+/// `EsfSessionIssuer On`: a request without a valid `ESF_SESSION` gets
+/// one, on the response (whatever answers it, the cache included) and on
+/// the request itself, so the app server behind sees it at once.
+unsafe extern "C" fn post_read_request(r: *mut ffi::request_rec) -> c_int {
+    // SAFETY: httpd passes the live request for the duration of the hook.
+    let mut req = unsafe { Request::from_raw(r) };
+    guard::catch(
+        || {
+            // SAFETY: the request's server carries our Server record.
+            let server = unsafe { config::server((*r).server) };
+            let Some((keys, _)) = server.keys().filter(|_| server.config.issues_sessions()) else {
+                return DECLINED;
+            };
+            use esf_core::http::Request as _;
+            if let Some(issued) = esf_core::session::issue_if_missing(keys, req.header("Cookie")) {
+                if issued.rejected.is_some() {
+                    let message = format!("ignored an ESF_SESSION cookie that does not verify, from {}; issued a new session", req.client_ip());
+                    req.log(Level::Warn, SESSION_COOKIE_REJECTED, &message);
+                }
+                req.set_request_header("Cookie", &issued.cookie_header);
+                req.add_lasting_response_header("Set-Cookie", &issued.set_cookie);
+            }
+            DECLINED
+        },
+        || DECLINED,
     )
 }
 

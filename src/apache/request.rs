@@ -58,6 +58,25 @@ impl<'r> Request<'r> {
         log::request(self.raw, level, id, message);
     }
 
+    /// Replaces request header `name` for the rest of the request's
+    /// processing (the cache, a proxied backend, handlers).
+    pub fn set_request_header(&mut self, name: &str, value: &str) {
+        let pool = self.pool();
+        // SAFETY: headers_in is the request's live table; both strings are
+        // pool copies that live as long as the request.
+        unsafe { ffi::apr_table_set(self.rec().headers_in, pool.c_str(name), pool.c_str(value)) }
+    }
+
+    /// Adds a response header that is sent whatever answers the request:
+    /// a handler, a proxied backend, the cache or an error page
+    /// (`err_headers_out`).
+    pub fn add_lasting_response_header(&mut self, name: &str, value: &str) {
+        let pool = self.pool();
+        // SAFETY: err_headers_out is the request's live table; both strings
+        // are pool copies that live as long as the request.
+        unsafe { ffi::apr_table_add(self.rec().err_headers_out, pool.c_str(name), pool.c_str(value)) }
+    }
+
     /// Sends `response`: status, headers, content type and body.
     pub fn send(&mut self, response: &Response) {
         let pool = self.pool();

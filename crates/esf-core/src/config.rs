@@ -51,6 +51,9 @@ pub struct ServerConfig {
     pub session_secret: Option<Secret>,
     /// `EsfMaxRequestsPerChild N` (0 = unlimited)
     pub max_requests_per_child: Option<u64>,
+    /// `EsfSessionIssuer On|Off`: hand out `ESF_SESSION` to every request
+    /// that lacks a valid one (the front proxy's role)
+    pub session_issuer: Option<bool>,
 }
 
 pub const DEFAULT_CACHE_SIZE: u64 = 256 * 1024 * 1024;
@@ -65,7 +68,12 @@ impl ServerConfig {
             cache_size: add.cache_size.or(base.cache_size),
             session_secret: add.session_secret.clone().or_else(|| base.session_secret.clone()),
             max_requests_per_child: add.max_requests_per_child.or(base.max_requests_per_child),
+            session_issuer: add.session_issuer.or(base.session_issuer),
         }
+    }
+
+    pub fn issues_sessions(&self) -> bool {
+        self.session_issuer.unwrap_or(false)
     }
 
     pub fn cache_size(&self) -> u64 {

@@ -108,6 +108,42 @@ pub fn cookie<'h>(header: &'h str, name: &str) -> Option<&'h str> {
     header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v.trim_matches('"'))
 }
 
+/// A session handed out by the front proxy (`EsfSessionIssuer On`) to a
+/// request that came without a valid cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedSession {
+    /// For the response: the `Set-Cookie` value.
+    pub set_cookie: String,
+    /// For the request as it goes on to the cache or the app server: its
+    /// `Cookie` header with the new session in place of any bad one, so
+    /// the app server sees the session from the first request on.
+    pub cookie_header: String,
+    /// The cookie value that failed to verify, to be logged.
+    pub rejected: Option<String>,
+}
+
+/// A new session for a request whose `Cookie` header (if any) holds no
+/// valid `ESF_SESSION`; `None` when it already holds one.
+pub fn issue_if_missing(keys: &SessionKeys, cookie_header: Option<&str>) -> Option<IssuedSession> {
+    let header = cookie_header.unwrap_or("");
+    let rejected = match cookie(header, COOKIE_NAME).map(|value| keys.verify(value)) {
+        Some(CookieState::Valid(_)) => return None,
+        Some(CookieState::Tampered(value)) => Some(value),
+        None => None,
+    };
+    let value = keys.cookie_value(&new_session_id());
+    let mut cookie_header: String = header
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && pair.split_once('=').is_none_or(|(name, _)| name.trim() != COOKIE_NAME))
+        .flat_map(|pair| [pair, "; "])
+        .collect();
+    cookie_header.push_str(COOKIE_NAME);
+    cookie_header.push('=');
+    cookie_header.push_str(&value);
+    Some(IssuedSession { set_cookie: set_cookie(&value), cookie_header, rejected })
+}
+
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
@@ -174,6 +210,38 @@ mod tests {
     fn ids_are_random_hex() {
         let (a, b) = (new_session_id(), new_session_id());
         assert!(is_session_id(&a) && a != b);
+    }
+
+    #[test]
+    fn the_issuer_leaves_valid_sessions_alone() {
+        let k = keys();
+        let good = k.cookie_value(&new_session_id());
+        assert_eq!(issue_if_missing(&k, Some(&format!("a=1; ESF_SESSION={good}"))), None);
+    }
+
+    #[test]
+    fn the_issuer_gives_a_verifiable_cookie_to_the_browser_and_the_request() {
+        let k = keys();
+        for header in [None, Some(""), Some("ROUTEID=.a; theme=dark")] {
+            let issued = issue_if_missing(&k, header).expect("a new session");
+            let value = cookie(&issued.cookie_header, COOKIE_NAME).unwrap();
+            assert!(matches!(k.verify(value), CookieState::Valid(_)));
+            assert_eq!(issued.set_cookie, set_cookie(value));
+            assert_eq!(issued.rejected, None);
+            if let Some(h) = header.filter(|h| !h.is_empty()) {
+                assert!(issued.cookie_header.starts_with(&format!("{h}; ")), "{}", issued.cookie_header);
+            }
+        }
+    }
+
+    #[test]
+    fn the_issuer_replaces_a_forged_cookie() {
+        let k = keys();
+        let forged = format!("{}.{}", new_session_id(), "0".repeat(40));
+        let issued = issue_if_missing(&k, Some(&format!("a=1; ESF_SESSION={forged}; b=2"))).unwrap();
+        assert_eq!(issued.rejected.as_deref(), Some(forged.as_str()));
+        assert!(!issued.cookie_header.contains(&forged));
+        assert!(issued.cookie_header.starts_with("a=1; b=2; ESF_SESSION="), "{}", issued.cookie_header);
     }
 
     #[test]
