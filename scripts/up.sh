@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Brings the mod_esf stack up on this machine and prints the store's URL.
+# Brings the whole mod_esf stack up on this machine and prints the store's URL.
 #
 #   scripts/up.sh [--scale tiny|small|default|large]     (default: small)
 #
 # Installs what is missing, builds in release mode, starts a PostgreSQL
-# cluster of its own, migrates it and loads the catalog, and starts an
-# application server (apache-conf/app-server.conf), all with their state
-# under target/stack/. Running it again does no harm: what runs is kept
-# (the app server gets a graceful restart with the new build), the catalog
-# is loaded again only for another scale. Stop with scripts/down.sh.
+# cluster of its own, migrates it and loads the catalog, then starts two
+# application servers (apache-conf/app-server.conf) and the front proxy
+# (apache-conf/front-proxy.conf) in front of them, all with their state
+# under target/stack/ (ESF_STACK overrides). Running it again does no harm:
+# what runs is kept (the servers get a graceful restart with the new build),
+# the catalog is loaded again only for another scale. Stop: scripts/down.sh.
+#
+# Ports (loopback; override with the variables): front proxy 18080
+# (ESF_FRONT_PORT), app servers 18181 and 18182 (ESF_APP1_PORT,
+# ESF_APP2_PORT), PostgreSQL 18432 (ESF_PG_PORT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -23,52 +28,83 @@ case "$scale" in tiny|small|default|large) ;; *) echo "unknown scale $scale" >&2
 
 scripts/install-deps.sh
 
-export ESF_STATE=$root/target/stack
-export ESF_APP_PORT=${ESF_APP_PORT:-18180}
-export ESF_MODULE=$ESF_STATE/modules/mod_esf.so
-export ESF_TEMPLATES=$root/templates
+stack=${ESF_STACK:-$root/target/stack}
+front_port=${ESF_FRONT_PORT:-18080}
+app1_port=${ESF_APP1_PORT:-18181}
+app2_port=${ESF_APP2_PORT:-18182}
 pg_port=${ESF_PG_PORT:-18432}
-export ESF_SECRET=$ESF_STATE/session.secret
-mkdir -p "$ESF_STATE/htdocs" "$ESF_STATE/cache"
+export ESF_MODULE=$stack/modules/mod_esf.so
+export ESF_TEMPLATES=$root/templates
+export ESF_SECRET=$stack/session.secret
+mkdir -p "$stack"
 scripts/make-secret.sh "$ESF_SECRET"
-chmod o+x "$root/target" "$ESF_STATE"
-[ "$(id -u)" -eq 0 ] && chown www-data:www-data "$ESF_STATE/cache"
+chmod o+x "$root/target" "$stack"
 
 echo "== building"
-scripts/install-module.sh "$ESF_STATE/modules"
+scripts/install-module.sh "$stack/modules"
 cargo build --release -q -p esf-cli
 
 echo "== PostgreSQL on port $pg_port"
-scripts/pg.sh start "$ESF_STATE/pg" "$pg_port"
-export ESF_DATABASE=$(scripts/pg.sh conninfo "$ESF_STATE/pg" "$pg_port" store)
-psql -X -q -h "$ESF_STATE/pg/socket" -p "$pg_port" -U postgres -d postgres -tAc \
+scripts/pg.sh start "$stack/pg" "$pg_port"
+export ESF_DATABASE=$(scripts/pg.sh conninfo "$stack/pg" "$pg_port" store)
+psql -X -q -h "$stack/pg/socket" -p "$pg_port" -U postgres -d postgres -tAc \
   "SELECT 1 FROM pg_database WHERE datname = 'store'" | grep -q 1 ||
-  psql -X -q -h "$ESF_STATE/pg/socket" -p "$pg_port" -U postgres -d postgres -c "CREATE DATABASE store"
+  psql -X -q -h "$stack/pg/socket" -p "$pg_port" -U postgres -d postgres -c "CREATE DATABASE store"
 target/release/esf migrate --database "$ESF_DATABASE"
 
 catalog=$root/target/catalog-$scale
-if [ "$(cat "$ESF_STATE/loaded-scale" 2>/dev/null)" != "$scale" ]; then
+if [ "$(cat "$stack/loaded-scale" 2>/dev/null)" != "$scale" ]; then
   echo "== loading the $scale catalog"
   [ -s "$catalog/products.tsv" ] || python3 "$root/../shared/workload/gen_catalog.py" --scale "$scale" --out "$catalog"
   target/release/esf import --database "$ESF_DATABASE" "$catalog"
-  echo "$scale" > "$ESF_STATE/loaded-scale"
+  echo "$scale" > "$stack/loaded-scale"
 fi
 
-echo "== app server on port $ESF_APP_PORT"
-conf=$root/apache-conf/app-server.conf
-apache2 -t -f "$conf"
-if [ -f "$ESF_STATE/app.pid" ] && kill -0 "$(cat "$ESF_STATE/app.pid")" 2>/dev/null; then
-  apache2 -f "$conf" -k graceful   # picks up the new module and templates
-else
-  apache2 -f "$conf" -k start
-fi
+# start_httpd NAME CONF PIDFILE: checks CONF, then starts the server, or
+# gives a running one a graceful restart (new module, templates, config).
+start_httpd() {
+  local name=$1 conf=$2 pidfile=$3
+  mkdir -p "$ESF_STATE/htdocs"
+  apache2 -t -f "$conf" 2>&1 | grep -v "Syntax OK" >&2 || true
+  apache2 -t -f "$conf" >/dev/null 2>&1 || { echo "$name: configuration test failed" >&2; exit 1; }
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    apache2 -f "$conf" -k graceful
+  else
+    apache2 -f "$conf" -k start
+  fi
+}
 
-url="http://127.0.0.1:$ESF_APP_PORT/store"
-for _ in $(seq 50); do
-  curl -fsS -o /dev/null "$url/" 2>/dev/null && break
-  sleep 0.2
+# wait_for URL LOG: until URL answers 2xx, at most 10 s.
+wait_for() {
+  for _ in $(seq 50); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "$1 did not answer; see $2" >&2
+  exit 1
+}
+
+for n in 1 2; do
+  port_var=app${n}_port
+  export ESF_STATE=$stack/app$n ESF_APP_PORT=${!port_var}
+  echo "== app server $n on port $ESF_APP_PORT"
+  mkdir -p "$ESF_STATE/cache"
+  [ "$(id -u)" -eq 0 ] && chown www-data:www-data "$ESF_STATE/cache"
+  start_httpd "app server $n" "$root/apache-conf/app-server.conf" "$ESF_STATE/app.pid"
+  wait_for "http://127.0.0.1:$ESF_APP_PORT/store/hello" "$ESF_STATE/app-error.log"
 done
-curl -fsS -o /dev/null "$url/" || { echo "the app server did not answer; see $ESF_STATE/app-error.log" >&2; exit 1; }
+
+export ESF_STATE=$stack/front ESF_FRONT_PORT=$front_port
+export ESF_APP1=127.0.0.1:$app1_port ESF_APP2=127.0.0.1:$app2_port
+echo "== front proxy on port $front_port"
+mkdir -p "$ESF_STATE/page-cache" "$ESF_STATE/cache-lock" "$ESF_STATE/htdocs"
+cp -r "$root/htdocs/." "$ESF_STATE/htdocs/"
+[ "$(id -u)" -eq 0 ] && chown www-data:www-data "$ESF_STATE/page-cache" "$ESF_STATE/cache-lock"
+start_httpd "front proxy" "$root/apache-conf/front-proxy.conf" "$ESF_STATE/front.pid"
+url="http://127.0.0.1:$front_port/store"
+wait_for "$url/" "$ESF_STATE/front-error.log"
+
 echo
 echo "mod_esf is up: $url/"
-echo "logs: $ESF_STATE/app-error.log   stop: scripts/down.sh"
+echo "logs: $stack/*/*-error.log   purge a page: target/release/esf purge --cache-root $ESF_STATE/page-cache URL"
+echo "stop: scripts/down.sh"

@@ -3,6 +3,7 @@
 //! ```text
 //! esf migrate --database CONNINFO
 //! esf import --database CONNINFO DIR
+//! esf purge --cache-root DIR [--key-base URL] PATH|URL...
 //! ```
 //!
 //! CONNINFO is a libpq connection string (`host=... dbname=...` or a
@@ -14,6 +15,8 @@ use esf_schema::SchemaError;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
+
+mod purge;
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +43,19 @@ enum Command {
         database: Database,
         /// Directory holding the TSV files.
         dir: PathBuf,
+    },
+    /// Remove pages from the front proxy's page cache (mod_cache_disk) at
+    /// once; the next request for them goes to an app server.
+    Purge {
+        /// The proxy's CacheRoot.
+        #[arg(long, value_name = "DIR", env = "ESF_PAGE_CACHE")]
+        cache_root: PathBuf,
+        /// The proxy's CacheKeyBaseURL.
+        #[arg(long, value_name = "URL", default_value = purge::DEFAULT_KEY_BASE)]
+        key_base: String,
+        /// Pages to remove: paths (/store/product/12) or URLs.
+        #[arg(required = true, value_name = "PATH|URL")]
+        pages: Vec<String>,
     },
 }
 
@@ -71,6 +87,16 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), String> {
     match command {
+        Command::Purge { cache_root, key_base, pages } => {
+            let keys = pages.iter().map(|page| purge::cache_key(&key_base, page)).collect::<Result<Vec<_>, _>>()?;
+            let purged = purge::purge(&cache_root, &keys)?;
+            for key in &purged.removed {
+                println!("purged {key}");
+            }
+            for key in &purged.not_cached {
+                println!("not cached {key}");
+            }
+        }
         Command::Migrate { database } => {
             let mut client = database.connect()?;
             let applied = esf_schema::migrate(&mut client).map_err(|e| e.to_string())?;
