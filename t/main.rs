@@ -17,3 +17,4 @@ mod store;
 mod templates;
 mod listing_search;
 mod check_store;
+mod mod_perl;
