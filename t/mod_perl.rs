@@ -70,6 +70,13 @@ LoadModule rewrite_module {MOD_REWRITE}
 RewriteEngine On
 RewriteCond %{{QUERY_STRING}} (?:^|&)id=([0-9]+)(?:&|$)
 RewriteRule ^/cgi-bin/product\.cgi$ /store/product/%1? [R=301,L]
+RewriteCond %{{QUERY_STRING}} (?:^|&)id=([0-9]+)(?:&|$)
+RewriteCond %1&%{{QUERY_STRING}} ^([0-9]+)&(?:.*&)?page=([0-9]+)(?:&|$)
+RewriteRule ^/cgi-bin/category\.cgi$ /store/category/%1?page=%2 [R=301,L]
+RewriteCond %{{QUERY_STRING}} (?:^|&)id=([0-9]+)(?:&|$)
+RewriteRule ^/cgi-bin/category\.cgi$ /store/category/%1? [R=301,L]
+RewriteRule ^/cgi-bin/search\.cgi$ /store/search [PT,L]
+RewriteRule ^/cgi-bin/index\.cgi$ /store/ [R=301,L,QSD]
 "#,
             templates = repo_root().join("templates").display(),
             cache = cache_dir().display(),
@@ -169,4 +176,17 @@ fn mod_perl_and_mod_esf_share_sessions_and_carts() {
     let moved = get(&httpd, "/cgi-bin/product.cgi?session=x&id=42", None);
     assert_eq!(moved.status, 301);
     assert_eq!(moved.header("Location"), Some(httpd.url("/store/product/42").as_str()));
+    for (old, new) in [
+        ("/cgi-bin/category.cgi?page=2&id=7", "/store/category/7?page=2"),
+        ("/cgi-bin/category.cgi?id=7", "/store/category/7"),
+        ("/cgi-bin/index.cgi?from=mail", "/store/"),
+    ] {
+        let r = get(&httpd, old, None);
+        assert_eq!((r.status, r.header("Location")), (301, Some(httpd.url(new).as_str())), "{old}");
+    }
+    // Or served in place: mod_esf answers the old URL itself.
+    let search = get(&httpd, "/cgi-bin/search.cgi?q=train", None);
+    let direct = get(&httpd, "/store/search?q=train", None);
+    assert_eq!((search.status, direct.status), (200, 200));
+    assert_eq!(search.text(), direct.text());
 }
