@@ -28,6 +28,7 @@ echo "|---|---|---|---|---|---|"
 for mpm in event prefork; do
   export ESF_STATE=$root/target/bench/hello-$mpm
   export ESF_APP_PORT=$((18190 + RANDOM % 500))
+  export ESF_APP_LISTEN=127.0.0.1:$ESF_APP_PORT
   export ESF_MODULE=$root/target/bench/modules/mod_esf.so
   export ESF_TEMPLATES=$root/templates
   # The hello page touches no data: the database is never connected to.
@@ -48,7 +49,7 @@ for mpm in event prefork; do
   h1=$("$bench" "$base/store" hello "$secs" "$conns" | line)
   s2=$("$bench" "$base/hello.html" url "$secs" "$conns" | line)
   h2=$("$bench" "$base/store" hello "$secs" "$conns" | line)
-  pid=$(cat "$ESF_STATE/app.pid")
+  pid=$(cat "$ESF_STATE/httpd.pid")
   kill -TERM "$pid"
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   static=$(printf '%s\n%s\n' "$s1" "$s2" | rps | awk '{s+=$1} END {printf "%.0f", s/NR}')

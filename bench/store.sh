@@ -24,6 +24,7 @@ scripts/install-deps.sh
 
 export ESF_STATE=$root/target/bench/store
 export ESF_APP_PORT=$((18700 + RANDOM % 500))
+export ESF_APP_LISTEN=127.0.0.1:$ESF_APP_PORT
 export ESF_MODULE=$ESF_STATE/modules/mod_esf.so
 export ESF_TEMPLATES=$root/templates
 export ESF_SECRET=$ESF_STATE/session.secret
@@ -38,7 +39,7 @@ cargo build --release -q -p esf-cli
 
 scripts/pg.sh start "$ESF_STATE/pg" "$pg_port"
 stop_all() {
-  [ -f "$ESF_STATE/app.pid" ] && kill -TERM "$(cat "$ESF_STATE/app.pid")" 2>/dev/null || true
+  [ -f "$ESF_STATE/httpd.pid" ] && kill -TERM "$(cat "$ESF_STATE/httpd.pid")" 2>/dev/null || true
   scripts/pg.sh stop "$ESF_STATE/pg"
 }
 trap stop_all EXIT

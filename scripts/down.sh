@@ -19,9 +19,9 @@ stop() {
   rm -f "$pidfile"
 }
 
-stop "the front proxy" "$stack/front/front.pid"
-stop "app server 1" "$stack/app1/app.pid"
-stop "app server 2" "$stack/app2/app.pid"
+stop "the front proxy" "$stack/front/httpd.pid"
+stop "app server 1" "$stack/app1/httpd.pid"
+stop "app server 2" "$stack/app2/httpd.pid"
 stop "the app server of an older layout" "$stack/app.pid"
 if [ -d "$stack/pg/data" ]; then
   scripts/pg.sh stop "$stack/pg" && echo "stopped PostgreSQL"

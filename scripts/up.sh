@@ -87,24 +87,25 @@ wait_for() {
 for n in 1 2; do
   port_var=app${n}_port
   export ESF_STATE=$stack/app$n ESF_APP_PORT=${!port_var}
+  export ESF_APP_LISTEN=127.0.0.1:$ESF_APP_PORT
   echo "== app server $n on port $ESF_APP_PORT"
   mkdir -p "$ESF_STATE/cache"
   [ "$(id -u)" -eq 0 ] && chown www-data:www-data "$ESF_STATE/cache"
-  start_httpd "app server $n" "$root/apache-conf/app-server.conf" "$ESF_STATE/app.pid"
-  wait_for "http://127.0.0.1:$ESF_APP_PORT/store/hello" "$ESF_STATE/app-error.log"
+  start_httpd "app server $n" "$root/apache-conf/app-server.conf" "$ESF_STATE/httpd.pid"
+  wait_for "http://127.0.0.1:$ESF_APP_PORT/store/hello" "$ESF_STATE/error.log"
 done
 
-export ESF_STATE=$stack/front ESF_FRONT_PORT=$front_port
+export ESF_STATE=$stack/front ESF_FRONT_LISTEN=127.0.0.1:$front_port
 export ESF_APP1=127.0.0.1:$app1_port ESF_APP2=127.0.0.1:$app2_port
 echo "== front proxy on port $front_port"
 mkdir -p "$ESF_STATE/page-cache" "$ESF_STATE/cache-lock" "$ESF_STATE/htdocs"
 cp -r "$root/htdocs/." "$ESF_STATE/htdocs/"
 [ "$(id -u)" -eq 0 ] && chown www-data:www-data "$ESF_STATE/page-cache" "$ESF_STATE/cache-lock"
-start_httpd "front proxy" "$root/apache-conf/front-proxy.conf" "$ESF_STATE/front.pid"
+start_httpd "front proxy" "$root/apache-conf/front-proxy.conf" "$ESF_STATE/httpd.pid"
 url="http://127.0.0.1:$front_port/store"
-wait_for "$url/" "$ESF_STATE/front-error.log"
+wait_for "$url/" "$ESF_STATE/error.log"
 
 echo
 echo "mod_esf is up: $url/"
-echo "logs: $stack/*/*-error.log   purge a page: target/release/esf purge --cache-root $ESF_STATE/page-cache URL"
+echo "logs: $stack/{front,app1,app2}/error.log   purge a page: target/release/esf purge --cache-root $ESF_STATE/page-cache URL"
 echo "stop: scripts/down.sh"

@@ -17,4 +17,6 @@ mod store;
 mod templates;
 mod listing_search;
 mod check_store;
+mod tier_fixture;
+mod front_tier;
 mod mod_perl;

@@ -1,11 +1,10 @@
 //! A store database for tests: the schema migrated and the `tiny` catalog
 //! imported, plus an object-cache directory httpd's children can write.
-use std::os::unix::fs::chown;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::harness::{repo_root, state_dir, PgCluster};
+use crate::harness::{give_to_www_data, repo_root, state_dir, PgCluster};
 
 /// The `tiny` catalog (200 products).
 pub fn tiny_catalog() -> &'static Path {
@@ -60,12 +59,7 @@ pub fn store_database(cluster: &PgCluster, prefix: &str) -> String {
 /// children run as.
 pub fn cache_dir() -> PathBuf {
     let dir = state_dir("cache");
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        let www = Command::new("id").args(["-u", "www-data"]).output().expect("id");
-        let uid: u32 = String::from_utf8_lossy(&www.stdout).trim().parse().expect("www-data uid");
-        chown(&dir, Some(uid), Some(uid)).expect("chown cache dir");
-    }
+    give_to_www_data(&dir);
     dir
 }
 

@@ -67,6 +67,17 @@ pub struct HttpdBuilder {
     conf: String,
     files: Vec<(PathBuf, String)>,
     installed_module: bool,
+    shipped: Option<Shipped>,
+    writable_dirs: Vec<String>,
+}
+
+/// A configuration file from apache-conf/, run as shipped: the builder
+/// only `Define`s the variables it reads.
+struct Shipped {
+    file: PathBuf,
+    /// The variable that holds the `Listen` address.
+    listen_variable: &'static str,
+    defines: Vec<(String, String)>,
 }
 
 /// Where `installed_module()` puts the module, relative to the instance dir.
@@ -88,6 +99,32 @@ impl HttpdBuilder {
     /// can install a new file over it with [`Httpd::reinstall_module`].
     pub fn installed_module(mut self) -> Self {
         self.installed_module = true;
+        self
+    }
+
+    /// Runs `apache-conf/FILE` instead of the generated configuration,
+    /// with `ESF_STATE` (the instance dir), `ESF_MODULE`, `ESF_NO_USER`
+    /// (when not root), `ESF_PREFORK` (under prefork) and
+    /// `listen_variable` (`127.0.0.1:PORT`) defined; more with
+    /// [`HttpdBuilder::define`]. The file names its pid file httpd.pid and
+    /// its error log error.log under ESF_STATE.
+    pub fn shipped(mut self, file: &str, listen_variable: &'static str) -> Self {
+        let file = super::repo_root().join("apache-conf").join(file);
+        assert!(file.is_file(), "{} is missing", file.display());
+        self.shipped = Some(Shipped { file, listen_variable, defines: Vec::new() });
+        self
+    }
+
+    /// Defines `${name}` for a shipped configuration.
+    pub fn define(mut self, name: &str, value: &str) -> Self {
+        self.shipped.as_mut().expect("define() is for shipped() configurations").defines.push((name.into(), value.into()));
+        self
+    }
+
+    /// Creates `relative_path` in the instance dir, writable by the user
+    /// httpd's children run as (caches, lock directories).
+    pub fn writable_dir(mut self, relative_path: &str) -> Self {
+        self.writable_dirs.push(relative_path.into());
         self
     }
 
@@ -141,6 +178,11 @@ impl HttpdBuilder {
         for dir in ["htdocs", "run", "mutex"] {
             make_dir(&root.join(dir));
         }
+        for dir in &self.writable_dirs {
+            let path = root.join(dir);
+            make_dir(&path);
+            super::paths::give_to_www_data(&path);
+        }
         for (path, contents) in &self.files {
             let path = root.join(path);
             make_dir(path.parent().expect("file parent"));
@@ -159,11 +201,34 @@ impl HttpdBuilder {
         } else {
             module_path()
         };
-        let text = base_conf(self.mpm, root, port, &module) + &fill_root(&self.conf, root);
+        let text = match &self.shipped {
+            Some(shipped) => shipped_conf(shipped, self.mpm, root, port, &module) + &fill_root(&self.conf, root),
+            None => base_conf(self.mpm, root, port, &module) + &fill_root(&self.conf, root),
+        };
         let path = root.join("httpd.conf");
         fs::write(&path, text).expect("write httpd.conf");
         path
     }
+}
+
+/// `Define`s for a shipped configuration, then the file itself.
+fn shipped_conf(shipped: &Shipped, mpm: Mpm, root: &Path, port: u16, module: &Path) -> String {
+    let mut text = format!(
+        "Define ESF_STATE \"{}\"\nDefine ESF_MODULE \"{}\"\nDefine {} 127.0.0.1:{port}\n",
+        root.display(),
+        module.display(),
+        shipped.listen_variable
+    );
+    if !running_as_root() {
+        text.push_str("Define ESF_NO_USER\n");
+    }
+    if mpm == Mpm::Prefork {
+        text.push_str("Define ESF_PREFORK\n");
+    }
+    for (name, value) in &shipped.defines {
+        text.push_str(&format!("Define {name} \"{value}\"\n"));
+    }
+    text + &format!("Include \"{}\"\n", shipped.file.display())
 }
 
 /// The configuration every instance starts from.
@@ -221,6 +286,22 @@ fn server_args(root: &Path, conf: &Path) -> [std::ffi::OsString; 4] {
 
 /// Spawns httpd and waits for it; None when the port was taken meanwhile.
 fn launch(root: &Path, conf: &Path, port: u16) -> Option<Httpd> {
+    let process = spawn_ready(root, conf, port)?;
+    let httpd = Httpd {
+        port,
+        root: root.to_path_buf(),
+        process,
+    };
+    assert_eq!(
+        httpd.parent_pid(),
+        httpd.pid(),
+        "the PidFile does not name the spawned httpd"
+    );
+    Some(httpd)
+}
+
+/// Spawns httpd and waits until it serves; None when the port was taken.
+fn spawn_ready(root: &Path, conf: &Path, port: u16) -> Option<Child> {
     for stale in ["error.log", "stderr.log", "httpd.pid"] {
         fs::remove_file(root.join(stale)).ok();
     }
@@ -238,17 +319,7 @@ fn launch(root: &Path, conf: &Path, port: u16) -> Option<Httpd> {
     if !wait_ready(&mut process, root, port) {
         return None;
     }
-    let httpd = Httpd {
-        port,
-        root: root.to_path_buf(),
-        process,
-    };
-    assert_eq!(
-        httpd.parent_pid(),
-        httpd.pid(),
-        "the PidFile does not name the spawned httpd"
-    );
-    Some(httpd)
+    Some(process)
 }
 
 /// Polls until the PidFile exists, the port accepts connections, the MPM
@@ -333,6 +404,8 @@ impl Httpd {
             conf: String::new(),
             files: Vec::new(),
             installed_module: false,
+            shipped: None,
+            writable_dirs: Vec::new(),
         }
     }
 
@@ -398,6 +471,31 @@ impl Httpd {
     /// The live processes the parent has forked.
     pub fn child_pids(&self) -> Vec<i32> {
         children_of(self.parent_pid())
+    }
+
+    /// Kills the parent and its children with SIGKILL, as a crash or an
+    /// administrator's `kill -9` would; [`Httpd::revive`] starts it again.
+    pub fn crash(&mut self) {
+        let mut pids = self.child_pids();
+        pids.push(self.pid());
+        for pid in &pids {
+            signal(*pid, libc::SIGKILL);
+        }
+        self.process.wait().ok();
+        wait_or_kill(&pids, SHUTDOWN);
+    }
+
+    /// Starts a crashed server again, same configuration and port.
+    pub fn revive(&mut self) {
+        let conf = self.root.join("httpd.conf");
+        self.process = spawn_ready(&self.root, &conf, self.port)
+            .unwrap_or_else(|| panic!("port {} was taken while httpd was down", self.port));
+    }
+
+    /// Requests in access.log so far (the shipped configurations write it;
+    /// apache-conf/ logs every request there).
+    pub fn access_log_lines(&self) -> usize {
+        read_lossy(&self.root.join("access.log")).lines().count()
     }
 
     /// Stops the server (as dropping it does).

@@ -13,7 +13,7 @@ mod process;
 
 pub use http::{request, Client, HttpError, HttpResponse};
 pub use httpd::{Httpd, HttpdBuilder, Mpm};
-pub use paths::{module_path, repo_root, state_dir};
+pub use paths::{binary_path, give_to_www_data, module_path, repo_root, state_dir};
 pub use postgres::PgCluster;
 pub use process::{alive, children_of};
 

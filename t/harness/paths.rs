@@ -79,3 +79,36 @@ fn allow_traversal(dir: &Path) {
         set_mode(dir, mode | 0o001);
     }
 }
+
+/// Makes `dir` owned by www-data when running as root (httpd's children
+/// run as www-data then), so they can write below it.
+pub fn give_to_www_data(dir: &Path) {
+    if !super::process::running_as_root() {
+        return;
+    }
+    let www = std::process::Command::new("id").args(["-u", "www-data"]).output().expect("id");
+    let uid: u32 = String::from_utf8_lossy(&www.stdout).trim().parse().expect("www-data uid");
+    std::os::unix::fs::chown(dir, Some(uid), Some(uid)).unwrap_or_else(|e| panic!("chown www-data {}: {e}", dir.display()));
+}
+
+/// The executable `bin` of workspace package `package` for this test run,
+/// built from the current sources (as [`module_path`] builds the module).
+pub fn binary_path(package: &str, bin: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let dir = profile_dir();
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|p| p == package) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "-p", package, "--bin", bin]).current_dir(repo_root());
+        if dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "building {package} failed");
+        built.push(package.to_string());
+    }
+    let path = dir.join(bin);
+    assert!(path.is_file(), "{} is missing after cargo build", path.display());
+    path
+}
