@@ -60,7 +60,7 @@ size=$(stat -c %s "$ESF_STATE/htdocs/product.html")
 
 export ESF_SCALE=$scale ESF_CATALOG=$catalog
 run() { "$bench" "$@" | grep -E '^[a-z]+ +rps='; }
-field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 static=$(run "$base/product.html" url "$secs" "$conns")
 srps=$(echo "$static" | field rps)
 echo "| mix | req/s | vs static | p50 | p99 | errors |"
