@@ -6,11 +6,12 @@
 #   postgresql            the database (the tests start their own cluster)
 #   wrk python3           the benchmark load tools (../shared/bench)
 #   curl                  the bring-up command's readiness check
+#   gnuplot-nox           the capacity report's plot (bench/capacity.sh)
 #   libapache2-mod-perl2 libdbd-pg-perl
 #                         mod_perl beside mod_esf (t/mod_perl.rs, perl/)
 set -euo pipefail
 
-packages=(apache2 apache2-dev libclang-dev clang postgresql wrk python3 curl ca-certificates pkg-config
+packages=(apache2 apache2-dev libclang-dev clang postgresql wrk python3 curl ca-certificates pkg-config gnuplot-nox
           libapache2-mod-perl2 libdbd-pg-perl)
 missing=()
 for p in "${packages[@]}"; do
