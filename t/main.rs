@@ -19,4 +19,5 @@ mod listing_search;
 mod check_store;
 mod tier_fixture;
 mod front_tier;
+mod deploy;
 mod mod_perl;

@@ -10,7 +10,6 @@ pub struct Tier {
     pub front: Httpd,
     /// app1 and app2, in the balancer's order.
     pub apps: Vec<Httpd>,
-    pub db: String,
     pub secret: PathBuf,
 }
 
@@ -26,6 +25,7 @@ impl Tier {
         let apps: Vec<Httpd> = (0..2)
             .map(|_| {
                 Httpd::builder(Mpm::Event)
+                    .installed_module()
                     .shipped("app-server.conf", "ESF_APP_LISTEN")
                     .define("ESF_TEMPLATES", &repo_root().join("templates").display().to_string())
                     .define("ESF_DATABASE", &cluster.conninfo(&db))
@@ -35,6 +35,7 @@ impl Tier {
             })
             .collect();
         let front = Httpd::builder(Mpm::Event)
+            .installed_module()
             .shipped("front-proxy.conf", "ESF_FRONT_LISTEN")
             .define("ESF_SECRET", &secret.display().to_string())
             .define("ESF_APP1", &format!("127.0.0.1:{}", apps[0].port))
@@ -43,7 +44,7 @@ impl Tier {
             .writable_dir("cache-lock")
             .file("htdocs/static.html", &"x".repeat(1000))
             .start();
-        Tier { front, apps, db, secret }
+        Tier { front, apps, secret }
     }
 
     /// One request to the front proxy.
