@@ -9,10 +9,11 @@
 #   gnuplot-nox           the capacity report's plot (bench/capacity.sh)
 #   libapache2-mod-perl2 libdbd-pg-perl
 #                         mod_perl beside mod_esf (t/mod_perl.rs, perl/)
+#   chromium              the bring-up test looks at the store in a browser
 set -euo pipefail
 
 packages=(apache2 apache2-dev libclang-dev clang postgresql wrk python3 curl ca-certificates pkg-config gnuplot-nox
-          libapache2-mod-perl2 libdbd-pg-perl)
+          libapache2-mod-perl2 libdbd-pg-perl chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,4 +10,7 @@ scripts/install-deps.sh
 # target/ must be traversable by the httpd children (User www-data).
 mkdir -p target && chmod o+x target
 cargo build --workspace --all-targets
+# t/bring_up.rs runs scripts/up.sh, which builds in release mode: build it
+# here, before the tests run side by side.
+cargo build --release -p mod_esf -p esf-cli
 cargo test --workspace "$@"

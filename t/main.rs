@@ -20,4 +20,5 @@ mod check_store;
 mod tier_fixture;
 mod front_tier;
 mod deploy;
+mod bring_up;
 mod mod_perl;
