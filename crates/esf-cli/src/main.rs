@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-mod purge;
+use esf_data::page_cache;
 
 #[derive(Parser)]
 #[command(
@@ -51,7 +51,7 @@ enum Command {
         #[arg(long, value_name = "DIR", env = "ESF_PAGE_CACHE")]
         cache_root: PathBuf,
         /// The proxy's CacheKeyBaseURL.
-        #[arg(long, value_name = "URL", default_value = purge::DEFAULT_KEY_BASE)]
+        #[arg(long, value_name = "URL", default_value = page_cache::DEFAULT_KEY_BASE)]
         key_base: String,
         /// Pages to remove: paths (/store/product/12) or URLs.
         #[arg(required = true, value_name = "PATH|URL")]
@@ -88,8 +88,8 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Purge { cache_root, key_base, pages } => {
-            let keys = pages.iter().map(|page| purge::cache_key(&key_base, page)).collect::<Result<Vec<_>, _>>()?;
-            let purged = purge::purge(&cache_root, &keys)?;
+            let keys = pages.iter().map(|page| page_cache::cache_key(&key_base, page)).collect::<Result<Vec<_>, _>>()?;
+            let purged = page_cache::purge(&cache_root, &keys)?;
             for key in &purged.removed {
                 println!("purged {key}");
             }

@@ -1,4 +1,6 @@
-//! Keeping every app server's object cache coherent with PostgreSQL.
+//! Keeping every app server's object cache coherent with PostgreSQL (and,
+//! through the same machinery, the front proxy's page cache: see
+//! [`crate::page_cache`]).
 //!
 //! Triggers on the catalog tables (sql/) record each change in
 //! `cache_changes` with a sequence number and `NOTIFY esf_cache` with
@@ -41,6 +43,43 @@ const SEQ_KEY: &str = "_coherence:last_seq";
 const SEQ_FORMAT: u16 = 1;
 const SEQ_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// What a listener does with the changes it hears.
+pub trait ChangeSink: Send + Sync + 'static {
+    /// Names the sink in log lines ("cache coherence", "page purge").
+    fn name(&self) -> &'static str;
+    /// Drops what the tokens name (docs/DATA.md); `*` drops everything.
+    fn apply(&self, tokens: &str);
+    /// The newest change this sink applied before, if it remembers one.
+    fn last_applied(&self) -> Option<i64>;
+    fn remember(&self, seq: i64);
+    /// Called about every quarter second while leading, for delayed work.
+    fn tick(&self) {}
+}
+
+/// The app server's object cache: the sequence number lives in the cache
+/// itself, so a new leader in another child continues from it.
+impl ChangeSink for ObjectCache {
+    fn name(&self) -> &'static str {
+        "cache coherence"
+    }
+
+    fn apply(&self, tokens: &str) {
+        if let Err(e) = self.apply_invalidation(tokens) {
+            log::error!("cache coherence: could not drop {tokens:?} from the object cache: {e}");
+        }
+    }
+
+    fn last_applied(&self) -> Option<i64> {
+        self.get::<i64>(SEQ_KEY, SEQ_FORMAT).map(|hit| hit.value)
+    }
+
+    fn remember(&self, seq: i64) {
+        if let Err(e) = self.put(SEQ_KEY, SEQ_FORMAT, &seq, SEQ_TTL) {
+            log::warn!("cache coherence: could not record the last change applied: {e}");
+        }
+    }
+}
+
 /// A running listener thread; stopped (and joined) on drop.
 pub struct Listener {
     stop: Arc<AtomicBool>,
@@ -57,29 +96,31 @@ impl Drop for Listener {
 }
 
 impl Listener {
-    /// Starts the thread that competes for leadership over `cache`.
-    pub fn spawn(conninfo: String, cache: Arc<ObjectCache>, lock_path: PathBuf) -> std::io::Result<Listener> {
+    /// Starts the thread that competes, through the file lock at
+    /// `lock_path`, for being the one that feeds changes to `sink`.
+    pub fn spawn(conninfo: String, sink: Arc<dyn ChangeSink>, lock_path: PathBuf) -> std::io::Result<Listener> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = thread::Builder::new().name("esf-coherence".into()).spawn(move || run(&conninfo, &cache, &lock_path, &flag))?;
+        let thread = thread::Builder::new().name("esf-coherence".into()).spawn(move || run(&conninfo, &*sink, &lock_path, &flag))?;
         Ok(Listener { stop, thread: Some(thread) })
     }
 }
 
-fn run(conninfo: &str, cache: &ObjectCache, lock_path: &PathBuf, stop: &AtomicBool) {
+fn run(conninfo: &str, sink: &dyn ChangeSink, lock_path: &PathBuf, stop: &AtomicBool) {
+    let name = sink.name();
     let lock = match File::options().create(true).truncate(false).write(true).open(lock_path) {
         Ok(file) => file,
         Err(e) => {
-            log::error!("cache coherence: cannot open {}: {e}; this child will not listen for changes", lock_path.display());
+            log::error!("{name}: cannot open {}: {e}; this child will not listen for changes", lock_path.display());
             return;
         }
     };
     while !stop.load(Ordering::Relaxed) {
         match lock.try_lock() {
-            Ok(()) => lead(conninfo, cache, stop),
+            Ok(()) => lead(conninfo, sink, stop),
             Err(TryLockError::WouldBlock) => thread::sleep(FOLLOWER_POLL),
             Err(TryLockError::Error(e)) => {
-                log::error!("cache coherence: cannot lock {}: {e}", lock_path.display());
+                log::error!("{name}: cannot lock {}: {e}", lock_path.display());
                 thread::sleep(RECONNECT_DELAY);
             }
         }
@@ -88,14 +129,14 @@ fn run(conninfo: &str, cache: &ObjectCache, lock_path: &PathBuf, stop: &AtomicBo
 
 /// Listens while this process holds the lock (i.e. until told to stop:
 /// the lock is only ever released by the process exiting).
-fn lead(conninfo: &str, cache: &ObjectCache, stop: &AtomicBool) {
+fn lead(conninfo: &str, sink: &dyn ChangeSink, stop: &AtomicBool) {
     let mut logged_down = false;
     while !stop.load(Ordering::Relaxed) {
-        match listen(conninfo, cache, stop) {
+        match listen(conninfo, sink, stop) {
             Ok(()) => return,
             Err(e) => {
                 if !logged_down {
-                    log::warn!("cache coherence: lost the database ({e}); reconnecting");
+                    log::warn!("{}: lost the database ({e}); reconnecting", sink.name());
                     logged_down = true;
                 }
                 thread::sleep(RECONNECT_DELAY);
@@ -104,15 +145,15 @@ fn lead(conninfo: &str, cache: &ObjectCache, stop: &AtomicBool) {
     }
 }
 
-fn listen(conninfo: &str, cache: &ObjectCache, stop: &AtomicBool) -> Result<(), postgres::Error> {
+fn listen(conninfo: &str, sink: &dyn ChangeSink, stop: &AtomicBool) -> Result<(), postgres::Error> {
     let mut client = Client::connect(conninfo, NoTls)?;
     client.batch_execute("LISTEN esf_cache")?;
-    let mut last = match last_applied(cache) {
-        Some(seq) => catch_up(&mut client, cache, seq)?,
+    let mut last = match sink.last_applied() {
+        Some(seq) => catch_up(&mut client, sink, seq)?,
         // A cache that never listened holds nothing older than now.
         None => client.query_one("SELECT coalesce(max(seq), 0) FROM cache_changes", &[])?.get(0),
     };
-    remember(cache, last);
+    sink.remember(last);
     let mut pruned = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut pending = Vec::new();
@@ -126,13 +167,14 @@ fn listen(conninfo: &str, cache: &ObjectCache, stop: &AtomicBool) -> Result<(), 
         for payload in pending {
             match parse(&payload) {
                 Some((seq, tokens)) => {
-                    apply(cache, tokens);
+                    sink.apply(tokens);
                     last = last.max(seq);
                 }
-                None => log::warn!("cache coherence: ignored a malformed notification {payload:?}"),
+                None => log::warn!("{}: ignored a malformed notification {payload:?}", sink.name()),
             }
-            remember(cache, last);
+            sink.remember(last);
         }
+        sink.tick();
         if pruned.elapsed() >= PRUNE_EVERY {
             client.execute(&format!("DELETE FROM cache_changes WHERE at < now() - interval '{KEEP_CHANGES}'"), &[])?;
             pruned = Instant::now();
@@ -142,12 +184,12 @@ fn listen(conninfo: &str, cache: &ObjectCache, stop: &AtomicBool) -> Result<(), 
 }
 
 /// Applies every change after `last` from the log; returns the new last.
-fn catch_up(client: &mut Client, cache: &ObjectCache, last: i64) -> Result<i64, postgres::Error> {
+fn catch_up(client: &mut Client, sink: &dyn ChangeSink, last: i64) -> Result<i64, postgres::Error> {
     let oldest: Option<i64> = client.query_one("SELECT min(seq) FROM cache_changes", &[])?.get(0);
     if oldest.is_some_and(|oldest| oldest > last + 1) {
         // The log no longer reaches back to `last`: drop everything.
-        log::warn!("cache coherence: changes since {last} were pruned; emptying the object cache");
-        apply(cache, "*");
+        log::warn!("{}: changes since {last} were pruned; dropping everything", sink.name());
+        sink.apply("*");
     }
     let mut newest = last;
     let rows = client.query(
@@ -155,7 +197,7 @@ fn catch_up(client: &mut Client, cache: &ObjectCache, last: i64) -> Result<i64, 
         &[&last],
     )?;
     for row in rows {
-        apply(cache, row.get(1));
+        sink.apply(row.get(1));
         newest = newest.max(row.get(0));
     }
     Ok(newest)
@@ -164,22 +206,6 @@ fn catch_up(client: &mut Client, cache: &ObjectCache, last: i64) -> Result<i64, 
 fn parse(payload: &str) -> Option<(i64, &str)> {
     let (seq, tokens) = payload.split_once(' ').unwrap_or((payload, ""));
     Some((seq.parse().ok()?, tokens))
-}
-
-fn apply(cache: &ObjectCache, tokens: &str) {
-    if let Err(e) = cache.apply_invalidation(tokens) {
-        log::error!("cache coherence: could not drop {tokens:?} from the object cache: {e}");
-    }
-}
-
-fn last_applied(cache: &ObjectCache) -> Option<i64> {
-    cache.get::<i64>(SEQ_KEY, SEQ_FORMAT).map(|hit| hit.value)
-}
-
-fn remember(cache: &ObjectCache, seq: i64) {
-    if let Err(e) = cache.put(SEQ_KEY, SEQ_FORMAT, &seq, SEQ_TTL) {
-        log::warn!("cache coherence: could not record the last change applied: {e}");
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! HTTP. Their `view()` gives templates a plain object.
 pub mod category;
 pub mod coherence;
+pub mod page_cache;
 pub mod db;
 pub mod layer;
 pub mod listing;
