@@ -17,6 +17,7 @@
 //! | `EsfOrigin URL` | server, vhost, section | the request's own |
 //! | `EsfPanicTest On\|Off` | server, vhost, section | Off |
 //! | `EsfSessionIssuer On\|Off` | server, vhost | Off |
+//! | `EsfSearch ADDRESS` | server, vhost | none (search in PostgreSQL) |
 use std::sync::Arc;
 
 use esf_core::config::{self as values, DirectiveError, DirectiveResult};
@@ -25,7 +26,7 @@ use esf_core::templates::TemplateSet;
 use crate::apache::{take1, take_argv, Command, Context, DirectiveCx, END};
 
 /// The table httpd reads (see `apache::module`).
-pub static COMMANDS: [Command; 13] = [
+pub static COMMANDS: [Command; 14] = [
     take_argv(c"EsfTemplates", esf_templates, Context::Anywhere, c"DIR... - template directories, searched in order before the built-in templates"),
     take1(c"EsfMount", esf_mount, Context::Anywhere, c"PATH - the URL prefix the application's routes are under (default: the <Location> path)"),
     take1(c"EsfDatabase", esf_database, Context::Server, c"\"conninfo\" - the PostgreSQL database, as a libpq connection string"),
@@ -38,6 +39,7 @@ pub static COMMANDS: [Command; 13] = [
     take1(c"EsfOrigin", esf_origin, Context::Anywhere, c"URL - the store's public origin (scheme://host) when it is behind a proxy"),
     take1(c"EsfPanicTest", esf_panic_test, Context::Anywhere, c"On|Off - make the _panic route panic on purpose (for testing the error trap)"),
     take1(c"EsfSessionIssuer", esf_session_issuer, Context::Server, c"On|Off - give every request without a valid ESF_SESSION cookie a new session (the front proxy's role)"),
+    take1(c"EsfSearch", esf_search, Context::Server, c"ADDRESS - the search daemon esf-searchd, unix:/path or host:port (default: search in PostgreSQL)"),
     END,
 ];
 
@@ -107,5 +109,10 @@ fn esf_panic_test(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
 
 fn esf_session_issuer(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
     cx.server_config().session_issuer = Some(values::parse_on_off("EsfSessionIssuer", value)?);
+    Ok(())
+}
+
+fn esf_search(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
+    cx.server_config().search = Some(values::parse_search(value)?);
     Ok(())
 }

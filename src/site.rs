@@ -2,10 +2,11 @@
 //! settings and what is made from them: the session keys, the throttle's
 //! shared counters and, in a child, the data layer.
 //!
-//! The data layer (database pool, LMDB cache, coherence listener) is
-//! opened in the child, never in the parent (connections and LMDB
-//! environments must not cross a fork): at child start for every server,
-//! or on first use. Servers with the same settings share one.
+//! The data layer (database pool, LMDB cache, coherence listener, search
+//! daemon connections) is opened in the child, never in the parent
+//! (connections and LMDB environments must not cross a fork): at child
+//! start for every server, or on first use. Servers with the same settings
+//! share one.
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
@@ -80,6 +81,7 @@ fn settings(config: &ServerConfig, limits: MpmLimits) -> DataSettings {
         // Every worker may read at once, plus the coherence listener and
         // room for children of an old generation finishing after a graceful.
         cache_readers: u32::try_from(limits.max_workers * 2 + 16).unwrap_or(u32::MAX),
+        search: config.search.clone(),
     }
 }
 

@@ -41,6 +41,7 @@ fn layer(cluster: &PgCluster, db: &str, cache: Option<PathBuf>) -> DataLayer {
         cache_dir: cache,
         cache_size: 64 << 20,
         cache_readers: 64,
+        search: None,
     })
     .expect("open data layer")
 }

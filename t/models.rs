@@ -17,6 +17,7 @@ fn layer(cluster: &PgCluster, db: &str) -> DataLayer {
         cache_dir: Some(cache_dir()),
         cache_size: 64 << 20,
         cache_readers: 64,
+        search: None,
     })
     .expect("open data layer")
 }

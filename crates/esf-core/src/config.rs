@@ -54,6 +54,8 @@ pub struct ServerConfig {
     /// `EsfSessionIssuer On|Off`: hand out `ESF_SESSION` to every request
     /// that lacks a valid one (the front proxy's role)
     pub session_issuer: Option<bool>,
+    /// `EsfSearch ADDRESS`: the search daemon (`unix:/path` or `host:port`)
+    pub search: Option<esf_data::search::Address>,
 }
 
 pub const DEFAULT_CACHE_SIZE: u64 = 256 * 1024 * 1024;
@@ -69,6 +71,7 @@ impl ServerConfig {
             session_secret: add.session_secret.clone().or_else(|| base.session_secret.clone()),
             max_requests_per_child: add.max_requests_per_child.or(base.max_requests_per_child),
             session_issuer: add.session_issuer.or(base.session_issuer),
+            search: add.search.clone().or_else(|| base.search.clone()),
         }
     }
 
@@ -219,6 +222,14 @@ pub fn parse_database(value: &str) -> DirectiveResult<String> {
     Ok(v.to_string())
 }
 
+/// `EsfSearch ADDRESS`: where esf-searchd listens, `unix:/absolute/path`
+/// or `host:port`; checked for shape only (the daemon may start later).
+pub fn parse_search(value: &str) -> DirectiveResult<esf_data::search::Address> {
+    esf_data::search::Address::parse(value.trim()).map_err(|why| {
+        DirectiveError::new("EsfSearch", value, format!("{why}, e.g. unix:/run/esf/searchd.sock or 127.0.0.1:7878"))
+    })
+}
+
 /// `EsfDatabasePool N`: 1 to 1000 connections per child.
 pub fn parse_database_pool(value: &str) -> DirectiveResult<usize> {
     parse_positive::<usize>(value)
@@ -357,6 +368,20 @@ mod tests {
         for bad in ["20", "0/1", "20/0", "a/b", "20/1/2", "-3/1", ""] {
             assert!(parse_throttle(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn search_addresses() {
+        assert_eq!(parse_search("127.0.0.1:7878").unwrap().to_string(), "127.0.0.1:7878");
+        assert_eq!(parse_search("unix:/run/esf/searchd.sock").unwrap().to_string(), "unix:/run/esf/searchd.sock");
+        for bad in ["", "7878", "unix:searchd.sock", "localhost:0", "/run/esf/searchd.sock"] {
+            let error = parse_search(bad).unwrap_err();
+            assert_eq!(error.directive, "EsfSearch");
+            assert!(error.to_string().contains(&format!("'{bad}'")) && error.to_string().contains("e.g. unix:/"), "{error}");
+        }
+        let main = ServerConfig { search: Some(parse_search("127.0.0.1:1").unwrap()), ..Default::default() };
+        let merged = ServerConfig::merge(&main, &ServerConfig::default());
+        assert_eq!(merged.search, main.search);
     }
 
     #[test]

@@ -35,6 +35,7 @@ fn layer(conninfo: &str, cache_dir: Option<&str>) -> DataLayer {
         cache_dir: cache_dir.map(Into::into),
         cache_size: 1 << 30,
         cache_readers: 64,
+        search: None,
     })
     .expect("open data layer")
 }

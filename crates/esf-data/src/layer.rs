@@ -1,16 +1,18 @@
-//! What a child holds of the data layer: its database pool and its view of
-//! the server's object cache. Made in the child (after fork), once per
-//! distinct configuration, and shared by the child's threads.
+//! What a child holds of the data layer: its database pool, its view of
+//! the server's object cache and its connections to the search daemon.
+//! Made in the child (after fork), once per distinct configuration, and
+//! shared by the child's threads.
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use esf_cache::{CacheStats, ObjectCache};
+use esf_search::{Address, Client, ClientStats};
 
 use crate::coherence::Listener;
 use crate::db::{Database, DbError, DbStats};
 
 /// How a child's data layer is configured (from `EsfDatabase`,
-/// `EsfDatabasePool`, `EsfCacheDir`, `EsfCacheSize`).
+/// `EsfDatabasePool`, `EsfCacheDir`, `EsfCacheSize`, `EsfSearch`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DataSettings {
     pub database: Option<String>,
@@ -19,11 +21,16 @@ pub struct DataSettings {
     pub cache_size: u64,
     /// Reader slots: at least the server's MaxRequestWorkers.
     pub cache_readers: u32,
+    /// The search daemon; `None`: search runs in PostgreSQL.
+    pub search: Option<Address>,
 }
 
 pub struct DataLayer {
     db: Option<Database>,
     cache: Option<Arc<ObjectCache>>,
+    /// Connections to the search daemon, kept up to one per database
+    /// connection (a child never runs more searches at once than that).
+    search: Option<Client>,
     /// Keeps the cache coherent with the database (stops on drop).
     _listener: Option<Listener>,
 }
@@ -33,7 +40,7 @@ pub const LISTENER_LOCK: &str = "coherence.lock";
 
 impl std::fmt::Debug for DataLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DataLayer").field("db", &self.db).field("cache", &self.cache.is_some()).finish()
+        f.debug_struct("DataLayer").field("db", &self.db).field("cache", &self.cache.is_some()).field("search", &self.search).finish()
     }
 }
 
@@ -57,7 +64,8 @@ impl DataLayer {
             ),
             _ => None,
         };
-        Ok(DataLayer { db, cache, _listener: listener })
+        let search = settings.search.clone().map(|address| Client::new(address, settings.pool_size, esf_search::client::DEFAULT_TIMEOUT));
+        Ok(DataLayer { db, cache, search, _listener: listener })
     }
 
     /// The database, or Unavailable when `EsfDatabase` is not set.
@@ -67,6 +75,15 @@ impl DataLayer {
 
     pub fn cache(&self) -> Option<&ObjectCache> {
         self.cache.as_deref()
+    }
+
+    /// The search daemon's client, with `EsfSearch`.
+    pub fn search_daemon(&self) -> Option<&Client> {
+        self.search.as_ref()
+    }
+
+    pub fn search_stats(&self) -> Option<ClientStats> {
+        self.search.as_ref().map(Client::stats)
     }
 
     pub fn db_stats(&self) -> Option<DbStats> {

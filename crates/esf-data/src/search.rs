@@ -1,12 +1,18 @@
 //! Product search (SPEC.md, `GET /search`).
 //!
-//! The semantics live here, on the Rust side: [`tokens`] says what a word
-//! is, [`SearchQuery`] normalizes a query, [`search`] is the API the
-//! controller calls. Matching and ranking are one function, `find`, over
-//! PostgreSQL for now (sql/005_search.sql keeps a token table in step with
-//! products); a search daemon replaces that function later and nothing
-//! else has to change.
+//! The semantics live in crate `esf-search` (re-exported here: [`tokens`]
+//! says what a word is, [`Sort`] the orders); [`SearchQuery`] normalizes a
+//! query, [`search`] is the API the controller calls. It asks one of two
+//! engines:
 //!
+//! - with `EsfSearch`, the search daemon (crates/esf-searchd) over the
+//!   data layer's pooled connections; its index follows product changes
+//!   within a second, so its answers are not cached here;
+//! - without it, PostgreSQL ([`find`]: GIN over the token arrays that
+//!   sql/005_search.sql keeps in step with products), its results cached
+//!   a minute in the object cache. This is also the benchmarks' baseline.
+//!
+//! The rules, whichever engine:
 //! - A word is a run of letters/digits (`char::is_alphanumeric`),
 //!   lowercased; a query's repeated words count once.
 //! - A product matches when every query word is a whole token of its name,
@@ -19,52 +25,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use esf_search::{query_words, tokens, Address, SearchError as DaemonError, Sort, PER_PAGE};
+
 use crate::db::{DbError, Handle};
 use crate::layer::DataLayer;
 use crate::part::{self, Part};
 use crate::product::ProductId;
 
-/// Results on a page.
-pub const PER_PAGE: u32 = 24;
-
 /// The longest cache key LMDB takes; longer queries are not cached.
 const MAX_CACHE_KEY: usize = 511;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Sort {
-    Relevance,
-    PriceAsc,
-    PriceDesc,
-    Newest,
-}
-
-impl Sort {
-    /// `relevance`, `price_asc`, `price_desc` or `newest`.
-    pub fn parse(name: &str) -> Option<Sort> {
-        match name {
-            "relevance" => Some(Sort::Relevance),
-            "price_asc" => Some(Sort::PriceAsc),
-            "price_desc" => Some(Sort::PriceDesc),
-            "newest" => Some(Sort::Newest),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Sort::Relevance => "relevance",
-            Sort::PriceAsc => "price_asc",
-            Sort::PriceDesc => "price_desc",
-            Sort::Newest => "newest",
-        }
-    }
-}
-
-impl fmt::Display for Sort {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchResults {
@@ -79,23 +48,59 @@ pub struct SearchResults {
     pub words: Vec<String>,
 }
 
-/// The tokens of `text`, in order, repeats kept: its runs of letters and
-/// digits, each lowercased. Query words and product text are cut the same
-/// way (sql/005_search.sql's `esf_tokens` is the SQL twin).
-pub fn tokens(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|run| !run.is_empty()).map(str::to_lowercase).collect()
+/// Why a search has no answer.
+#[derive(Debug)]
+pub enum SearchError {
+    /// The database (PostgreSQL engine) failed.
+    Db(DbError),
+    /// The search daemon is down, unreachable or too slow (503: the rest
+    /// of the store still works).
+    Unavailable(String),
+    /// The query is too long to send to the daemon (400).
+    TooLong,
+    /// The daemon refused the request or answered nonsense (500).
+    Daemon(String),
 }
 
-/// A query's words: its tokens, each once, in order of first appearance.
-pub fn query_words(query: &str) -> Vec<String> {
-    let mut words: Vec<String> = Vec::new();
-    for token in tokens(query) {
-        if !words.contains(&token) {
-            words.push(token);
+impl SearchError {
+    /// Search cannot answer now (a 503), whichever engine.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            SearchError::Db(e) => e.is_unavailable(),
+            SearchError::Unavailable(_) => true,
+            SearchError::TooLong | SearchError::Daemon(_) => false,
         }
     }
-    words
 }
+
+impl From<DbError> for SearchError {
+    fn from(error: DbError) -> SearchError {
+        SearchError::Db(error)
+    }
+}
+
+impl From<DaemonError> for SearchError {
+    fn from(error: DaemonError) -> SearchError {
+        match error {
+            DaemonError::Unavailable(why) => SearchError::Unavailable(why),
+            DaemonError::TooLong => SearchError::TooLong,
+            DaemonError::Refused(why) => SearchError::Daemon(why),
+        }
+    }
+}
+
+impl fmt::Display for SearchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SearchError::Db(e) => e.fmt(f),
+            SearchError::Unavailable(why) => write!(f, "search unavailable: {why}"),
+            SearchError::TooLong => f.write_str("search query too long"),
+            SearchError::Daemon(why) => write!(f, "search daemon error: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for SearchError {}
 
 /// A normalized query: what decides the results, and so the cache key
 /// `search:{sort}:{page}:{words}` (words separated by spaces, which no
@@ -129,8 +134,7 @@ impl fmt::Display for SearchQuery {
     }
 }
 
-/// Results are cached a minute: popular queries repeat, and the daemon
-/// will cache them anyway. Product changes do not drop these entries (no
+/// PostgreSQL's results are cached a minute: popular queries repeat. Product changes do not drop these entries (no
 /// trigger names them); a changed product shows in results within the
 /// TTL, and ids that vanished are skipped by the page.
 impl Part for SearchResults {
@@ -152,11 +156,16 @@ impl Part for SearchResults {
 
 /// Page `page` (from 1) of the products matching every word of `query`,
 /// in `sort` order, with the total. A query without words has no results
-/// (and asks nothing of the database).
-pub fn search(data: &DataLayer, query: &str, sort: Sort, page: u32) -> Result<SearchResults, DbError> {
+/// (and asks nothing of the database or the daemon).
+pub fn search(data: &DataLayer, query: &str, sort: Sort, page: u32) -> Result<SearchResults, SearchError> {
     let query = SearchQuery::new(query, sort, page);
     if query.words.is_empty() {
         return Ok(query.results(0, Vec::new()));
+    }
+    if let Some(daemon) = data.search_daemon() {
+        let found = daemon.search(&query.words, query.sort, query.page)?;
+        let total = i64::try_from(found.total).unwrap_or(i64::MAX);
+        return Ok(query.results(total, found.ids));
     }
     if SearchResults::cache_key(&query).len() > MAX_CACHE_KEY {
         let (total, product_ids) = find(&mut data.db()?.handle()?, &query)?;
@@ -238,9 +247,10 @@ const COUNT_SQL: &str = "
     FROM product_search AS s
     WHERE (s.name_tokens || s.brand_tokens || s.description_tokens) @> $1::text[]";
 
-/// The matching engine: the total and one page of product ids for a
-/// query with at least one word.
-fn find(db: &mut Handle<'_>, query: &SearchQuery) -> Result<(i64, Vec<ProductId>), DbError> {
+/// The PostgreSQL engine: the total and one page of product ids for a
+/// query with at least one word (public for the benchmark that compares
+/// it with the daemon).
+pub fn find(db: &mut Handle<'_>, query: &SearchQuery) -> Result<(i64, Vec<ProductId>), DbError> {
     let sql = match query.sort {
         Sort::Relevance if query.words.len() <= UNROLLED_WORDS => RELEVANCE_SQL,
         Sort::Relevance => RELEVANCE_MANY_SQL,
@@ -261,42 +271,6 @@ fn find(db: &mut Handle<'_>, query: &SearchQuery) -> Result<(i64, Vec<ProductId>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_are_runs_of_letters_and_digits_lowercased() {
-        assert_eq!(tokens("Wooden Train-Set, 3 pieces!"), ["wooden", "train", "set", "3", "pieces"]);
-        assert_eq!(tokens("Collector's <Limited Edition>"), ["collector", "s", "limited", "edition"]);
-        assert_eq!(tokens("Müller's Café & Co."), ["müller", "s", "café", "co"]);
-        assert_eq!(tokens("R2D2 x86_64"), ["r2d2", "x86", "64"]);
-        assert_eq!(tokens("  --  "), Vec::<String>::new());
-        assert_eq!(tokens(""), Vec::<String>::new());
-        assert_eq!(tokens("Train train TRAIN"), ["train", "train", "train"]);
-    }
-
-    #[test]
-    fn unicode_lowercasing_is_full_and_per_token() {
-        // İ becomes i + combining dot above, inside its token.
-        assert_eq!(tokens("İSTANBUL"), ["i\u{307}stanbul"]);
-        // Final sigma at the end of each token.
-        assert_eq!(tokens("ΟΔΟΣ-ΣΑΣ"), ["οδος", "σας"]);
-        assert_eq!(tokens("ПРИВЕТ мир"), ["привет", "мир"]);
-        assert_eq!(tokens("東京タワー"), ["東京タワー"]);
-    }
-
-    #[test]
-    fn query_words_count_once_in_order() {
-        assert_eq!(query_words("Train wooden TRAIN train, wooden"), ["train", "wooden"]);
-        assert!(query_words(" ,.; ").is_empty());
-    }
-
-    #[test]
-    fn sorts_parse_by_name() {
-        for sort in [Sort::Relevance, Sort::PriceAsc, Sort::PriceDesc, Sort::Newest] {
-            assert_eq!(Sort::parse(sort.name()), Some(sort));
-        }
-        assert_eq!(Sort::parse("Relevance"), None);
-        assert_eq!(Sort::parse(""), None);
-    }
 
     #[test]
     fn the_cache_key_is_the_normalized_query() {

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use esf_data::part::Freshness;
-use esf_data::search::{self as finder, Sort};
+use esf_data::search::{self as finder, SearchError, Sort};
 use esf_data::DataLayer;
 
 use super::{data_error, page_param, products, public};
@@ -32,7 +32,7 @@ pub fn show(req: &dyn Request, data: &DataLayer, pages: &Pages) -> Response {
     }
     let results = match finder::search(data, &query, sort, page) {
         Ok(results) => results,
-        Err(e) => return data_error(pages, &e),
+        Err(e) => return search_error(pages, e),
     };
     let (items, freshness) = match products(data, &results.product_ids, fresh) {
         Ok(found) => found,
@@ -48,4 +48,24 @@ pub fn show(req: &dyn Request, data: &DataLayer, pages: &Pages) -> Response {
         .text("q_url", &form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>())
         .object("products", &items);
     public(pages.render(200, "search", &format!("Search: {query}"), view), freshness)
+}
+
+/// A search that has no answer: the database's errors as every page has
+/// them; a search daemon that is down is a 503 of its own, since only
+/// search is missing and the rest of the store works on.
+fn search_error(pages: &Pages, error: SearchError) -> Response {
+    match error {
+        SearchError::Db(e) => data_error(pages, &e),
+        SearchError::Unavailable(why) => {
+            log::warn!("search unavailable: {why}");
+            pages
+                .error(503, "Search is unavailable right now. The rest of the store is open: browse the departments, or try your search again in a moment.")
+                .with_header("Retry-After", "5")
+        }
+        SearchError::TooLong => pages.error(400, "That search is too long. Please use fewer words."),
+        SearchError::Daemon(why) => {
+            log::error!("search daemon: {why}");
+            pages.error(500, "Something went wrong on our side. Please try again in a moment.")
+        }
+    }
 }
