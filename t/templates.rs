@@ -6,8 +6,11 @@ use crate::harness::{repo_root, Httpd, Mpm};
 #[test]
 fn a_template_that_fails_to_render_is_a_500_page_and_a_log_line() {
     let shared = repo_root().join("templates");
+    // One child: "the previous version" is per child, and a second child
+    // that was never asked in between would still hold the first version.
     let httpd = Httpd::builder(Mpm::Event)
         .file("tpl/hello.liquid", "{% include \"layout_head\" %}Hello {{ no_such_variable }}!")
+        .conf("ServerLimit 1\nStartServers 1\nThreadsPerChild 16\nMaxRequestWorkers 16\nMinSpareThreads 1\nMaxSpareThreads 16")
         .conf(&format!("EsfTemplates {{root}}/tpl {}\n<Location /store>\n    SetHandler esf\n</Location>", shared.display()))
         .start();
     let r = httpd.get("/store/hello");
