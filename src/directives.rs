@@ -18,6 +18,7 @@
 //! | `EsfPanicTest On\|Off` | server, vhost, section | Off |
 //! | `EsfSessionIssuer On\|Off` | server, vhost | Off |
 //! | `EsfSearch ADDRESS` | server, vhost | none (search in PostgreSQL) |
+//! | `EsfPurgePages CACHE_ROOT STORE_URL` | server, vhost | none |
 use std::sync::Arc;
 
 use esf_core::config::{self as values, DirectiveError, DirectiveResult};
@@ -26,7 +27,7 @@ use esf_core::templates::TemplateSet;
 use crate::apache::{take1, take_argv, Command, Context, DirectiveCx, END};
 
 /// The table httpd reads (see `apache::module`).
-pub static COMMANDS: [Command; 14] = [
+pub static COMMANDS: [Command; 15] = [
     take_argv(c"EsfTemplates", esf_templates, Context::Anywhere, c"DIR... - template directories, searched in order before the built-in templates"),
     take1(c"EsfMount", esf_mount, Context::Anywhere, c"PATH - the URL prefix the application's routes are under (default: the <Location> path)"),
     take1(c"EsfDatabase", esf_database, Context::Server, c"\"conninfo\" - the PostgreSQL database, as a libpq connection string"),
@@ -40,6 +41,7 @@ pub static COMMANDS: [Command; 14] = [
     take1(c"EsfPanicTest", esf_panic_test, Context::Anywhere, c"On|Off - make the _panic route panic on purpose (for testing the error trap)"),
     take1(c"EsfSessionIssuer", esf_session_issuer, Context::Server, c"On|Off - give every request without a valid ESF_SESSION cookie a new session (the front proxy's role)"),
     take1(c"EsfSearch", esf_search, Context::Server, c"ADDRESS - the search daemon esf-searchd, unix:/path or host:port (default: search in PostgreSQL)"),
+    take_argv(c"EsfPurgePages", esf_purge_pages, Context::Server, c"CACHE_ROOT STORE_URL - (front proxy, with EsfDatabase) remove the pages of changed products from the page cache; STORE_URL is CacheKeyBaseURL plus the store's path"),
     END,
 ];
 
@@ -114,5 +116,14 @@ fn esf_session_issuer(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> 
 
 fn esf_search(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
     cx.server_config().search = Some(values::parse_search(value)?);
+    Ok(())
+}
+
+fn esf_purge_pages(cx: &mut DirectiveCx, args: &[&str]) -> DirectiveResult<()> {
+    let [cache_root, store_url] = args else {
+        return Err(DirectiveError::new("EsfPurgePages", args.join(" "), "expected two values: the proxy's CacheRoot and the store's URL in cache keys"));
+    };
+    let cache_root = cx.server_root_relative(cache_root);
+    cx.server_config().purge_pages = Some(values::parse_purge_pages(&cache_root, store_url)?);
     Ok(())
 }

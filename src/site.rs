@@ -13,6 +13,8 @@ use std::sync::{Arc, OnceLock};
 use esf_core::config::ServerConfig;
 use esf_core::sealed::Sealer;
 use esf_core::session::SessionKeys;
+use esf_data::coherence::Listener;
+use esf_data::page_cache::PagePurger;
 use esf_data::{DataLayer, DataSettings};
 use parking_lot::Mutex;
 
@@ -31,16 +33,40 @@ pub const THROTTLE_SLOTS: usize = 1 << 16;
 pub struct Server {
     pub config: ServerConfig,
     data: OnceLock<Option<Arc<DataLayer>>>,
+    page_purger: OnceLock<Option<Listener>>,
     keys: OnceLock<Option<(SessionKeys, Sealer)>>,
     throttle_slots: OnceLock<&'static [AtomicU64]>,
 }
+
+/// The page purgers' election lock, in the page cache's root (htcacheclean
+/// leaves files it does not know alone).
+const PURGE_LOCK: &str = ".esf-page-purge.lock";
 
 /// Data layers opened in this child, by settings, so vhosts share them.
 static OPENED: Mutex<Vec<(DataSettings, Option<Arc<DataLayer>>)>> = Mutex::new(Vec::new());
 
 impl Server {
     pub fn new(config: ServerConfig) -> Server {
-        Server { config, data: OnceLock::new(), keys: OnceLock::new(), throttle_slots: OnceLock::new() }
+        Server { config, data: OnceLock::new(), page_purger: OnceLock::new(), keys: OnceLock::new(), throttle_slots: OnceLock::new() }
+    }
+
+    /// With `EsfPurgePages` and `EsfDatabase` (the front proxy), starts
+    /// this child's contender for removing changed pages from the page
+    /// cache; one child per proxy leads (a lock file in the cache root).
+    pub fn start_page_purger(&self) {
+        self.page_purger.get_or_init(|| {
+            let (Some(purge), Some(conninfo)) = (&self.config.purge_pages, &self.config.database) else {
+                return None;
+            };
+            let purger = Arc::new(PagePurger::new(purge.cache_root.clone(), purge.store_url.clone()));
+            match Listener::spawn(conninfo.clone(), purger, purge.cache_root.join(PURGE_LOCK)) {
+                Ok(listener) => Some(listener),
+                Err(e) => {
+                    log::error!("cannot start the page purger: {e}");
+                    None
+                }
+            }
+        });
     }
 
     /// This server's data layer in this child (`None` when it has neither

@@ -19,6 +19,9 @@ fn bad_values_fail_naming_directive_value_and_expectation() {
         ("EsfCacheDir /nonexistent/cache", "/nonexistent/cache", "existing directory"),
         ("EsfSessionSecret /nonexistent/secret", "/nonexistent/secret", "readable file"),
         ("EsfSessionSecret short-secret", "short-secret", "at least 16 bytes"),
+        ("EsfPurgePages /nonexistent/pages http://store.invalid/store", "/nonexistent/pages http://store.invalid/store", "existing directory"),
+        ("EsfPurgePages /tmp store.invalid/store", "/tmp store.invalid/store", "CacheKeyBaseURL plus the store's path"),
+        ("EsfSessionIssuer sometimes", "sometimes", "On or Off"),
         ("EsfTemplates /nonexistent/templates", "/nonexistent/templates", "not a directory"),
         ("EsfMount store", "store", "starting with '/'"),
     ];

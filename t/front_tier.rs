@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use esf_core::session::{CookieState, SessionKeys, COOKIE_NAME};
 
-use crate::harness::{binary_path, request, HttpResponse};
+use crate::harness::{binary_path, request, HttpResponse, PgCluster};
 use crate::tier_fixture::{Tier, ROUTES};
 
 fn keys(tier: &Tier) -> SessionKeys {
@@ -89,6 +89,16 @@ fn cached_pages_get_sessions_never_store_cookies_answer_304_and_purge_at_once() 
     let after = tier.get(page, &[("Cookie", &cookie)]);
     assert_eq!(after.header("X-Cache").map(|h| h.starts_with("MISS")), Some(true), "{:?}", after.headers);
     wait_for("an app server answering after the purge", Duration::from_secs(5), || tier.app_requests(page) == 2);
+
+    // A change to the product in the database, by plain SQL: the proxy
+    // drops the page by itself, and the next visitor sees the new price.
+    let cached = tier.get(page, &[("Cookie", &cookie)]);
+    assert!(cached.header("X-Cache").is_some_and(|h| h.starts_with("HIT")) && !cached.text().contains("$4321.00"));
+    PgCluster::shared().psql(&tier.db, "UPDATE products SET price_cents = 432100 WHERE id = 7");
+    wait_for("the changed product's page leaving the proxy cache", Duration::from_secs(5), || {
+        let r = tier.get(page, &[("Cookie", &cookie)]);
+        r.text().contains("$4321.00")
+    });
 
     // Static files are the proxy's own.
     let file = tier.get("/static.html", &[]);

@@ -10,6 +10,7 @@ pub struct Tier {
     pub front: Httpd,
     /// app1 and app2, in the balancer's order.
     pub apps: Vec<Httpd>,
+    pub db: String,
     pub secret: PathBuf,
 }
 
@@ -38,13 +39,14 @@ impl Tier {
             .installed_module()
             .shipped("front-proxy.conf", "ESF_FRONT_LISTEN")
             .define("ESF_SECRET", &secret.display().to_string())
+            .define("ESF_DATABASE", &cluster.conninfo(&db))
             .define("ESF_APP1", &format!("127.0.0.1:{}", apps[0].port))
             .define("ESF_APP2", &format!("127.0.0.1:{}", apps[1].port))
             .writable_dir("page-cache")
             .writable_dir("cache-lock")
             .file("htdocs/static.html", &"x".repeat(1000))
             .start();
-        Tier { front, apps, secret }
+        Tier { front, apps, db, secret }
     }
 
     /// One request to the front proxy.

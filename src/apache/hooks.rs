@@ -22,6 +22,7 @@ const NOT_UNLOADED: MessageId = MessageId(7);
 const THROTTLE_UNAVAILABLE: MessageId = MessageId(8);
 const SESSION_COOKIE_REJECTED: MessageId = MessageId(9);
 const SESSION_ISSUER_WITHOUT_SECRET: MessageId = MessageId(10);
+const PURGE_WITHOUT_DATABASE: MessageId = MessageId(11);
 
 /// How often httpd registered this copy of the module's hooks. httpd
 /// unloads the .so at every restart, which resets this to 0; above 1 means
@@ -103,6 +104,9 @@ unsafe extern "C" fn post_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::a
                 if server.config.issues_sessions() && server.keys().is_none() {
                     log::server(Level::Error, SESSION_ISSUER_WITHOUT_SECRET, "EsfSessionIssuer On without EsfSessionSecret: no sessions are issued");
                 }
+                if server.config.purge_pages.is_some() && server.config.database.is_none() {
+                    log::server(Level::Error, PURGE_WITHOUT_DATABASE, "EsfPurgePages without EsfDatabase: pages are not purged when data changes");
+                }
             }
             // SAFETY: httpd passes the main server, live for the generation.
             let main = unsafe { &config::server(s).config };
@@ -132,6 +136,7 @@ unsafe extern "C" fn child_init(_pchild: *mut ffi::apr_pool_t, s: *mut ffi::serv
             // SAFETY: httpd passes the main server; its vhost chain is live.
             for server in unsafe { config::all_servers(s) } {
                 server.data(mpm::limits);
+                server.start_page_purger();
             }
             log::server(Level::Debug, CHILD_STARTED, &format!("child {} started (generation {})", std::process::id(), mpm::generation()));
         },

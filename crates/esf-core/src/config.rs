@@ -56,6 +56,19 @@ pub struct ServerConfig {
     pub session_issuer: Option<bool>,
     /// `EsfSearch ADDRESS`: the search daemon (`unix:/path` or `host:port`)
     pub search: Option<esf_data::search::Address>,
+    /// `EsfPurgePages CACHE_ROOT STORE_URL`: the front proxy removes the
+    /// pages of changed data from its page cache
+    pub purge_pages: Option<PurgePages>,
+}
+
+/// `EsfPurgePages`: where the proxy's page cache is and what its keys for
+/// the store start with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgePages {
+    /// mod_cache_disk's `CacheRoot`.
+    pub cache_root: PathBuf,
+    /// `CacheKeyBaseURL` plus the store's path, e.g. `http://store.invalid/store`.
+    pub store_url: String,
 }
 
 pub const DEFAULT_CACHE_SIZE: u64 = 256 * 1024 * 1024;
@@ -72,6 +85,7 @@ impl ServerConfig {
             max_requests_per_child: add.max_requests_per_child.or(base.max_requests_per_child),
             session_issuer: add.session_issuer.or(base.session_issuer),
             search: add.search.clone().or_else(|| base.search.clone()),
+            purge_pages: add.purge_pages.clone().or_else(|| base.purge_pages.clone()),
         }
     }
 
@@ -222,6 +236,24 @@ pub fn parse_database(value: &str) -> DirectiveResult<String> {
     Ok(v.to_string())
 }
 
+/// `EsfPurgePages CACHE_ROOT STORE_URL` (`cache_root` already made
+/// absolute): an existing directory and an http(s) URL.
+pub fn parse_purge_pages(cache_root: &Path, store_url: &str) -> DirectiveResult<PurgePages> {
+    let given = || format!("{} {store_url}", cache_root.display());
+    if !cache_root.is_dir() {
+        return Err(DirectiveError::new("EsfPurgePages", given(), "expected the front proxy's CacheRoot, an existing directory, first"));
+    }
+    let valid_url = ["http://", "https://"].iter().any(|scheme| store_url.strip_prefix(scheme).is_some_and(|rest| rest.contains('/') && !rest.starts_with('/')));
+    if !valid_url {
+        return Err(DirectiveError::new(
+            "EsfPurgePages",
+            given(),
+            "expected CacheKeyBaseURL plus the store's path second, e.g. http://store.invalid/store",
+        ));
+    }
+    Ok(PurgePages { cache_root: cache_root.to_path_buf(), store_url: store_url.trim_end_matches('/').to_string() })
+}
+
 /// `EsfSearch ADDRESS`: where esf-searchd listens, `unix:/absolute/path`
 /// or `host:port`; checked for shape only (the daemon may start later).
 pub fn parse_search(value: &str) -> DirectiveResult<esf_data::search::Address> {
@@ -367,6 +399,18 @@ mod tests {
         assert_eq!(parse_throttle("20/1").unwrap(), Throttle { requests: 20, seconds: 1 });
         for bad in ["20", "0/1", "20/0", "a/b", "20/1/2", "-3/1", ""] {
             assert!(parse_throttle(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn purge_pages_take_a_cache_root_and_the_store_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = parse_purge_pages(dir.path(), "http://store.invalid/store/").unwrap();
+        assert_eq!(ok.store_url, "http://store.invalid/store");
+        for (root, url) in [(Path::new("/nonexistent/cache"), "http://store.invalid/store"), (dir.path(), "store.invalid/store"), (dir.path(), "http:///store"), (dir.path(), "http://store.invalid")] {
+            let error = parse_purge_pages(root, url).unwrap_err();
+            assert_eq!(error.directive, "EsfPurgePages");
+            assert!(error.value.contains(url), "{error}");
         }
     }
 
