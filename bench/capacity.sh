@@ -23,7 +23,7 @@
 #   RATES        offered rates, requests/s, rising
 #                (default "100 200 300 400 500 600 700 850 1000 1250 1500 2000 2500 3000")
 #   STEP_SECS    seconds per step (default 10)
-#   WARMUP_SECS  untimed warm-up at the first rate (default 10; 0 for none)
+#   WARMUP_SECS  untimed warm-up at the first rate (default 30; 0 for none)
 #   WORKERS      simulated browsers = connections (default 128)
 #   STOP_AFTER   stop after this many failed steps in a row (default 2)
 #   P99_MS       the latency bound (default 50)
@@ -51,7 +51,7 @@ hostpart=${base#http://}
 
 rates=${RATES:-100 200 300 400 500 600 700 850 1000 1250 1500 2000 2500 3000}
 step_secs=${STEP_SECS:-10}
-warmup_secs=${WARMUP_SECS:-10}
+warmup_secs=${WARMUP_SECS:-30}
 workers=${WORKERS:-128}
 stop_after=${STOP_AFTER:-2}
 p99_bound=${P99_MS:-50}
@@ -81,8 +81,11 @@ if [ "$(status "$base/product/$ESF_PRODUCTS")" != 200 ] || [ "$(status "$base/pr
 fi
 
 command -v gnuplot >/dev/null || scripts/install-deps.sh
-cargo build --release -q -p esf-load
 load=$root/target/release/esf-load
+if ! cargo build --release -q -p esf-load; then
+  [ -x "$load" ] || { echo "capacity: cannot build esf-load" >&2; exit 1; }
+  echo "capacity: warning: the build failed; using the esf-load already built" >&2
+fi
 
 if [ -z "${ESF_QUERIES:-}" ]; then
   if [ -n "${ESF_CATALOG:-}" ]; then
@@ -136,19 +139,22 @@ cols="target_rps offered_rps achieved_rps p50_ms p90_ms p99_ms max_ms svc_p50_ms
   }'
 } >"$tsv"
 best=$(awk -F'\t' 'NR > 1 && $20 == "held" && $1 + 0 > b {b = $1 + 0} END {if (b) print b}' "$tsv")
+# The same rule with the SPEC's 409 (not enough stock at checkout) taken as a right answer.
+best_409=$(awk -F'\t' -v b="$p99_bound" 'NR > 1 && $6 + 0 < b && $10 - $11 == 0 && $3 >= 0.99 * $2 && $1 + 0 > m {m = $1 + 0} END {if (m) print m}' "$tsv")
 best_line=""
 [ -z "$best" ] || best_line=$(grep ' warmup=0 ' "$raw" | grep " held=1 target_rps=$best.0 " | tail -1)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The plot: throughput and latency against offered load.
 xmax=$(awk -F'\t' -v e="$etoys_pages" 'NR > 1 && $2 > m {m = $2} END {m = (m > e ? m : e); printf "%d", m * 1.08}' "$tsv")
-best_marks=""
+best_marks="" best_marks2=""
 if [ -n "$best" ]; then
   best_marks="set arrow 2 from $best, graph 0 to $best, graph 1 nohead lw 1 dt 3 lc rgb \"#1565c0\"
-set label 2 \"capacity: $best/s\" at $best, graph 0.08 offset 1,0 tc rgb \"#1565c0\""
+set label 2 \"capacity: $best/s\" at $best, graph 0.05 offset 1,0 tc rgb \"#1565c0\""
+  best_marks2="set label 2 \"capacity: $best/s\" at $best, graph 0.95 offset 1,0 tc rgb \"#1565c0\""
 fi
 gnuplot <<EOF
-set terminal pngcairo size 1000,900 font "sans,11"
+set terminal pngcairo size 1000,950 font "sans,11"
 set output "$out/capacity.png"
 set termoption noenhanced
 set datafile separator "\t"
@@ -166,11 +172,13 @@ plot x with lines dt 2 lc rgb "#9e9e9e" title "achieved = offered", \
      "$tsv" using 2:3 with linespoints pt 7 lw 2 lc rgb "#1565c0" title "achieved", \
      "$tsv" using 2:(strcol(20) eq "FAILED" ? \$3 : 1/0) with points pt 6 ps 2.2 lw 2 lc rgb "#c62828" title "step failed"
 set title "latency (from the scheduled time)"
+set label 1 "eToys, Christmas 2000 peak\n(~$etoys_pages pages/s, whole cluster)" at $etoys_pages, graph 0.12 left offset 1,0 tc rgb "#2e7d32"
+$best_marks2
 set ylabel "ms (log scale)"
 set xlabel "offered load, requests/s (Poisson arrivals)"
 set logscale y
 set yrange [0.1:*]
-set key top left
+set key outside below horizontal noopaque nobox
 plot $p99_bound with lines lw 2 lc rgb "#c62828" title "p99 bound, $p99_bound ms", \
      "$tsv" using 2:4 with linespoints pt 7 lw 2 lc rgb "#1565c0" title "p50", \
      "$tsv" using 2:6 with linespoints pt 5 lw 2 lc rgb "#ef6c00" title "p99", \
@@ -189,8 +197,13 @@ dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | gre
   if [ -n "$best" ]; then
     echo "**Capacity: $best requests/s** offered (christmas mix, \`$scale\` catalog): the highest"
     echo "rate held with p99 < $p99_bound ms and zero errors."
+    if [ "$best_409" != "$best" ]; then
+      echo "Taking the SPEC's 409 at checkout (not enough stock) as a right answer instead of"
+      echo "an error, the highest rate held would be ${best_409:-none}/s."
+    fi
   else
     echo "**Capacity: none of the rates tried was held** with p99 < $p99_bound ms and zero errors."
+    [ -z "$best_409" ] || echo "Taking the SPEC's 409 at checkout as a right answer, $best_409/s would be held."
   fi
   echo
   echo "![throughput and latency against offered load](capacity.png)"
