@@ -2,7 +2,8 @@
 //! against the real PostgreSQL, compared page by page with brute-force
 //! references computed from the catalog's TSV files; the SQL tokenizer
 //! (sql/005_search.sql) against the Rust one; and the search table kept in
-//! step with products whoever writes them.
+//! step with products whoever writes them. The reference serves the
+//! search daemon's tests too (t/searchd.rs).
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use crate::harness::PgCluster;
 use crate::store_fixture::{cache_dir, small_catalog, store_database, tiny_catalog};
 
 const PER_PAGE: usize = 24;
-const SORTS: [Sort; 4] = [Sort::Relevance, Sort::PriceAsc, Sort::PriceDesc, Sort::Newest];
+pub const SORTS: [Sort; 4] = [Sort::Relevance, Sort::PriceAsc, Sort::PriceDesc, Sort::Newest];
 
 
 fn connect(cluster: &PgCluster, db: &str) -> Client {
@@ -26,7 +27,7 @@ fn connect(cluster: &PgCluster, db: &str) -> Client {
 }
 
 /// A migrated database holding the `small` catalog.
-fn small_database(cluster: &PgCluster, prefix: &str) -> String {
+pub fn small_database(cluster: &PgCluster, prefix: &str) -> String {
     let db = cluster.create_database(prefix);
     let mut client = connect(cluster, &db);
     esf_schema::migrate(&mut client).expect("migrate");
@@ -48,7 +49,7 @@ fn layer(cluster: &PgCluster, db: &str, cache: Option<PathBuf>) -> DataLayer {
 
 // ---- The reference: the catalog files, read and searched by brute force.
 
-struct Product {
+pub struct Product {
     id: i32,
     category_id: i32,
     name: String,
@@ -60,13 +61,13 @@ struct Product {
     description_tokens: HashSet<String>,
 }
 
-struct Catalog {
+pub struct Catalog {
     /// (id, parent_id)
     categories: Vec<(i32, i32)>,
     products: Vec<Product>,
 }
 
-fn tsv_rows(path: &Path) -> Vec<Vec<String>> {
+pub fn tsv_rows(path: &Path) -> Vec<Vec<String>> {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines().skip(1).map(|line| line.split('\t').map(str::to_string).collect()).collect()
 }
@@ -105,7 +106,7 @@ impl Product {
 }
 
 impl Catalog {
-    fn read(dir: &Path) -> Catalog {
+    pub fn read(dir: &Path) -> Catalog {
         let categories = tsv_rows(&dir.join("categories.tsv")).iter().map(|c| (c[0].parse().unwrap(), c[1].parse().unwrap())).collect();
         let products = tsv_rows(&dir.join("products.tsv"))
             .iter()
@@ -140,7 +141,7 @@ impl Catalog {
     }
 
     /// The products a search finds, with their relevance scores.
-    fn matches(&self, query: &str) -> Vec<(i64, &Product)> {
+    pub fn matches(&self, query: &str) -> Vec<(i64, &Product)> {
         let mut words: Vec<String> = Vec::new();
         for word in reference_tokens(query) {
             if !words.contains(&word) {
@@ -173,7 +174,7 @@ impl Catalog {
 }
 
 /// Matches in `sort` order.
-fn sorted(mut found: Vec<(i64, &Product)>, sort: Sort) -> Vec<i32> {
+pub fn sorted(mut found: Vec<(i64, &Product)>, sort: Sort) -> Vec<i32> {
     match sort {
         Sort::Relevance => found.sort_by_key(|&(score, p)| (-score, p.id)),
         Sort::PriceAsc => found.sort_by_key(|&(_, p)| (i64::from(p.price_cents), p.id)),
@@ -184,11 +185,11 @@ fn sorted(mut found: Vec<(i64, &Product)>, sort: Sort) -> Vec<i32> {
 }
 
 /// Page `page` (from 1) of `all`.
-fn page_of(all: &[i32], page: u32) -> Vec<i32> {
+pub fn page_of(all: &[i32], page: u32) -> Vec<i32> {
     all.iter().skip((page as usize - 1) * PER_PAGE).take(PER_PAGE).copied().collect()
 }
 
-fn pages_of(n: usize) -> u32 {
+pub fn pages_of(n: usize) -> u32 {
     n.div_ceil(PER_PAGE).max(1) as u32
 }
 

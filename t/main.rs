@@ -22,3 +22,4 @@ mod front_tier;
 mod deploy;
 mod bring_up;
 mod mod_perl;
+mod searchd;

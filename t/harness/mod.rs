@@ -10,12 +10,14 @@ mod httpd;
 mod paths;
 mod postgres;
 mod process;
+mod searchd;
 
 pub use http::{request, Client, HttpError, HttpResponse};
 pub use httpd::{Httpd, HttpdBuilder, Mpm};
 pub use paths::{binary_path, give_to_www_data, module_path, repo_root, state_dir};
 pub use postgres::PgCluster;
 pub use process::{alive, children_of};
+pub use searchd::{exists, searchd_path, Connection as SearchdConnection, Searchd};
 
 use std::net::TcpListener;
 

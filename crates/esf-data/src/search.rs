@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use esf_search::{query_words, tokens, Address, SearchError as DaemonError, Sort, PER_PAGE};
+pub use esf_search::{query_words, tokens, Address, Client as DaemonClient, SearchError as DaemonError, Sort, PER_PAGE};
 
 use crate::db::{DbError, Handle};
 use crate::layer::DataLayer;

@@ -52,8 +52,9 @@ struct Args {
 struct StderrLog;
 
 impl log::Log for StderrLog {
+    /// `--verbose` adds this daemon's debug lines, not its libraries'.
     fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= log::max_level()
+        metadata.level() <= log::max_level() && (metadata.level() <= log::Level::Info || metadata.target().starts_with("esf_searchd"))
     }
 
     fn log(&self, record: &log::Record) {
