@@ -51,6 +51,9 @@ pub struct ServerConfig {
     pub session_secret: Option<Secret>,
     /// `EsfMaxRequestsPerChild N` (0 = unlimited)
     pub max_requests_per_child: Option<u64>,
+    /// `EsfMaxChildMemory SIZE`: resident bytes past which a child exits
+    /// gracefully after its request (0 = unlimited)
+    pub max_child_memory: Option<u64>,
     /// `EsfSessionIssuer On|Off`: hand out `ESF_SESSION` to every request
     /// that lacks a valid one (the front proxy's role)
     pub session_issuer: Option<bool>,
@@ -83,6 +86,7 @@ impl ServerConfig {
             cache_size: add.cache_size.or(base.cache_size),
             session_secret: add.session_secret.clone().or_else(|| base.session_secret.clone()),
             max_requests_per_child: add.max_requests_per_child.or(base.max_requests_per_child),
+            max_child_memory: add.max_child_memory.or(base.max_child_memory),
             session_issuer: add.session_issuer.or(base.session_issuer),
             search: add.search.clone().or_else(|| base.search.clone()),
             purge_pages: add.purge_pages.clone().or_else(|| base.purge_pages.clone()),
@@ -351,6 +355,23 @@ pub fn parse_max_requests(value: &str) -> DirectiveResult<u64> {
     v.parse().map_err(|_| DirectiveError::new("EsfMaxRequestsPerChild", value, "expected a whole number below 2^64"))
 }
 
+/// `EsfMaxChildMemory SIZE`: a size as for `EsfCacheSize`, at least 1M, or
+/// 0 for no limit.
+pub fn parse_max_child_memory(value: &str) -> DirectiveResult<u64> {
+    let err = || {
+        DirectiveError::new(
+            "EsfMaxChildMemory",
+            value,
+            "expected a resident size of at least 1M, a number with an optional K, M, G or T suffix (e.g. 512M), or 0 for no limit",
+        )
+    };
+    match parse_size(value).ok_or_else(err)? {
+        0 => Ok(0),
+        size if size < 1024 * 1024 => Err(err()),
+        size => Ok(size),
+    }
+}
+
 /// `EsfPanicTest On|Off`
 pub fn parse_on_off(directive: &'static str, value: &str) -> DirectiveResult<bool> {
     match value.to_ascii_lowercase().as_str() {
@@ -489,6 +510,12 @@ mod tests {
         assert_eq!(parse_max_requests("0").unwrap(), 0);
         assert_eq!(parse_max_requests("10000").unwrap(), 10000);
         assert!(parse_max_requests("ten").is_err());
+        assert_eq!(parse_max_child_memory("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_max_child_memory("0").unwrap(), 0);
+        for bad in ["100K", "lots", "-1M", ""] {
+            let e = parse_max_child_memory(bad).unwrap_err();
+            assert_eq!((e.directive, e.value.as_str()), ("EsfMaxChildMemory", bad));
+        }
         assert!(parse_on_off("EsfPanicTest", "On").unwrap());
         assert!(!parse_on_off("EsfPanicTest", "off").unwrap());
         assert!(parse_on_off("EsfPanicTest", "yes").is_err());
