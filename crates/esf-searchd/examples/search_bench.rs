@@ -62,7 +62,7 @@ where
                 let connect = &connect;
                 scope.spawn(move || {
                     let mut search = connect();
-                    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (client as u64 + 1) * 0x1000_0001);
+                    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((client as u64 + 1) * 0x1000_0001));
                     let mut latencies = Vec::new();
                     let mut matched = 0;
                     while Instant::now() < deadline {
