@@ -27,6 +27,10 @@
 #   WORKERS      simulated browsers = connections (default 128)
 #   STOP_AFTER   stop after this many failed steps in a row (default 2)
 #   P99_MS       the latency bound (default 50)
+#   MAX_OTHERS_PCT, RETRIES   for a stack on this machine (its pid files under
+#                target/stack, or ESF_STACK): a step during which other processes
+#                used more than MAX_OTHERS_PCT % of the machine (default 10) is
+#                run again, up to RETRIES times (default 3)
 #   ESF_SCALE    the catalog the store loaded: tiny|small|default|large (default:
 #                target/stack/loaded-scale if there, else default); checked against
 #                the store (the last product id answers, the next one is 404)
@@ -56,7 +60,10 @@ workers=${WORKERS:-128}
 stop_after=${STOP_AFTER:-2}
 p99_bound=${P99_MS:-50}
 out=${OUT:-$root/docs/capacity}
-scale=${ESF_SCALE:-$(cat "$root/target/stack/loaded-scale" 2>/dev/null || echo default)}
+max_others=${MAX_OTHERS_PCT:-10}
+retries=${RETRIES:-3}
+stack=${ESF_STACK:-$root/target/stack}
+scale=${ESF_SCALE:-$(cat "$stack/loaded-scale" 2>/dev/null || echo default)}
 etoys_pages=700 etoys_sessions=55 etoys_orders=5.6
 
 case "$scale" in
@@ -99,6 +106,17 @@ fi
 [ -s "$ESF_QUERIES" ] || { echo "capacity: no queries file $ESF_QUERIES" >&2; exit 2; }
 export ESF_QUERIES
 
+# A stack on this machine: its processes, to tell its CPU use from everything else's.
+stack_pids=""
+case "$base" in
+  http://127.0.0.1[:/]*|http://localhost[:/]*)
+    for f in "$stack"/*/httpd.pid "$stack"/app.pid "$stack"/pg/data/postmaster.pid; do
+      [ -f "$f" ] && kill -0 "$(head -1 "$f")" 2>/dev/null && stack_pids=$stack_pids${stack_pids:+,}$(head -1 "$f")
+    done ;;
+esac
+watch=()
+[ -z "$stack_pids" ] || watch=(--stack-pids "$stack_pids" --max-others-pct "$max_others" --retries "$retries")
+
 mkdir -p "$out"
 raw=$out/raw.txt tsv=$out/steps.tsv
 field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
@@ -111,22 +129,26 @@ echo "  machine load average before: $load_before"
 [ "$warmup_secs" = 0 ] || echo "  warm-up: ${warmup_secs}s at $first_rate/s"
 # One esf-load run: the browsers (shoppers, connections) go on from step to step.
 "$load" --rates "$(echo $rates | tr ' ' ',')" --duration "$step_secs" --warmup "$warmup_secs" \
-  --workers "$workers" --p99-ms "$p99_bound" --stop-after "$stop_after" "$base" |
+  --workers "$workers" --p99-ms "$p99_bound" --stop-after "$stop_after" "${watch[@]}" "$base" |
   while IFS= read -r line; do
     printf '%s\n' "$line"
     case "$line" in *" warmup=1 "*) continue ;; esac
-    printf '  %5s/s offered %7s achieved %7s  p50 %7sms  p99 %8sms  errors %s  cpu %s%%  %s\n' \
+    printf '  %5s/s offered %7s achieved %7s  p50 %7sms  p99 %8sms  errors %s  cpu %s%% (others %s%%)  %s%s\n' \
       "$(field target_rps "$line" | cut -d. -f1)" "$(field offered_rps "$line")" "$(field achieved_rps "$line")" \
       "$(field p50_ms "$line")" "$(field p99_ms "$line")" "$(field errors "$line")" \
-      "$(field machine_busy_pct "$line")" "$([ "$(field held "$line")" = 1 ] && echo held || echo FAILED)" >&2
+      "$(field machine_busy_pct "$line")" "$(field others_pct "$line")" \
+      "$([ "$(field held "$line")" = 1 ] && echo held || echo FAILED)" \
+      "$([ "$(field disturbed "$line")" = 1 ] && echo "  (disturbed by other processes)")" >&2
   done >"$raw"
 grep -q ' warmup=0 ' "$raw" || { echo "capacity: esf-load measured nothing" >&2; exit 1; }
 
-# One row per measured step.
-cols="target_rps offered_rps achieved_rps p50_ms p90_ms p99_ms max_ms svc_p50_ms svc_p99_ms errors status_409 socket_errors timeouts unsent sessions orders machine_busy_pct machine_steal_pct generator_cpu_pct held"
+# One row per measured step: its last attempt.
+finals=$(grep ' warmup=0 ' "$raw" | awk '{split($0, a, " step="); split(a[2], b, " "); last[b[1]] = $0
+  if (!(b[1] in seen)) {seen[b[1]] = 1; order[++n] = b[1]}} END {for (i = 1; i <= n; i++) print last[order[i]]}')
+cols="target_rps offered_rps achieved_rps p50_ms p90_ms p99_ms max_ms svc_p50_ms svc_p99_ms errors status_409 socket_errors timeouts unsent sessions orders machine_busy_pct machine_steal_pct generator_cpu_pct held stack_pct others_pct disturbed attempt"
 {
   echo "#$cols" | tr ' ' '\t'
-  grep ' warmup=0 ' "$raw" | awk -v cols="$cols" '{
+  printf '%s\n' "$finals" | awk -v cols="$cols" '{
     delete f
     for (i = 2; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); f[k] = v }
     n = split(cols, c, " ")
@@ -142,7 +164,7 @@ best=$(awk -F'\t' 'NR > 1 && $20 == "held" && $1 + 0 > b {b = $1 + 0} END {if (b
 # The same rule with the SPEC's 409 (not enough stock at checkout) taken as a right answer.
 best_409=$(awk -F'\t' -v b="$p99_bound" 'NR > 1 && $6 + 0 < b && $10 - $11 == 0 && $3 >= 0.99 * $2 && $1 + 0 > m {m = $1 + 0} END {if (m) print m}' "$tsv")
 best_line=""
-[ -z "$best" ] || best_line=$(grep ' warmup=0 ' "$raw" | grep " held=1 target_rps=$best.0 " | tail -1)
+[ -z "$best" ] || best_line=$(printf '%s\n' "$finals" | grep " held=1 target_rps=$best.0 " | tail -1)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The plot: throughput and latency against offered load.
@@ -208,13 +230,15 @@ dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | gre
   echo
   echo "![throughput and latency against offered load](capacity.png)"
   echo
-  echo "| offered req/s (target) | achieved req/s | p50 ms | p99 ms | p99 ms from send | errors | of which 409 | unsent | sessions/s | orders/s | machine CPU busy | held? |"
+  echo "| offered req/s (target) | achieved req/s | p50 ms | p99 ms | p99 ms from send | errors | of which 409 | unsent | sessions/s | orders/s | CPU: machine / stack / others | held? |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-  awk -F'\t' -v d="$step_secs" 'NR > 1 {
-    printf "| %.0f (%s) | %.0f | %s | %s | %s | %s | %s | %s | %.1f | %.1f | %s%% | %s |\n",
-      $2, $1, $3, $4, $6, $9, $10, $11, $14, $15 / d, $16 / d, $17, ($20 == "held" ? "held" : "**no**")
+  awk -F'\t' -v d="$step_secs" -v sp="${stack_pids:+1}" 'NR > 1 {
+    cpu = sp ? sprintf("%s%% / %s%% / %s%%", $17, $21, $22) : $17 "%"
+    if ($23 == 1) cpu = cpu " (disturbed)"
+    printf "| %.0f (%s) | %.0f | %s | %s | %s | %s | %s | %s | %.1f | %.1f | %s | %s |\n",
+      $2, $1, $3, $4, $6, $9, $10, $11, $14, $15 / d, $16 / d, cpu, ($20 == "held" ? "held" : "**no**")
   }' "$tsv"
-  first_fail=$(grep ' warmup=0 ' "$raw" | awk -v b="${best:-0}" '/ held=0 / {split($0, a, " target_rps="); split(a[2], r, " "); if (r[1] + 0 > b) {print; exit}}')
+  first_fail=$(printf '%s\n' "$finals" | awk -v b="${best:-0}" '/ held=0 / {split($0, a, " target_rps="); split(a[2], r, " "); if (r[1] + 0 > b) {print; exit}}')
   if [ -n "$first_fail" ]; then
     echo
     echo "What gives first: at $(field target_rps "$first_fail" | cut -d. -f1)/s, the first step not held, p99 by kind of request:"
@@ -281,8 +305,15 @@ dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | gre
   echo "capacity is the whole stack's on one small machine, load generator included"
   echo "(its own CPU use at each step is in \`steps.tsv\`, column generator_cpu_pct, % of one core)."
   echo "Load average (1, 5, 15 min) before the run: $load_before; after: $load_after."
-  echo "\"Machine CPU busy\" is the share of both cores not idle during the step"
-  echo "(steal time, when the host takes the CPU away, is in \`steps.tsv\`)."
+  echo
+  echo "CPU columns, as shares of the whole machine ($(nproc) cores = 100%) during the step:"
+  echo "*machine* is all of it not idle; *stack* is the stack's own processes (the"
+  echo "process trees of its httpd and PostgreSQL pid files under \`$stack\`), *others*"
+  echo "is the rest less the generator: other people's builds and tests on this shared"
+  echo "machine. A step during which others took more than $max_others% is marked disturbed and"
+  echo "run again (up to $retries times; the table shows the last attempt, \`raw.txt\` all of"
+  echo "them). Without pid files (a remote stack) only the machine's share is shown. Steal"
+  echo "time (the host taking the CPU away) is in \`steps.tsv\`."
   echo
   echo "Raw results: [\`steps.tsv\`](steps.tsv) (one row per step) and [\`raw.txt\`](raw.txt)"
   echo "(esf-load's full line per step, with per-kind p99 and request counts)."

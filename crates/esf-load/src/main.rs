@@ -48,6 +48,13 @@ options:
   --p99-ms MS         a step is held when p99 < MS, no errors, achieved >= 99%
                       of offered (default 50)
   --stop-after N      stop after N steps in a row not held (default: never)
+  --stack-pids LIST   pids of the servers under test (their process trees are
+                      followed): each step then splits the machine's CPU use
+                      into the stack's, the generator's and everything else's
+  --max-others-pct P  with --stack-pids: a step during which everything else
+                      used more than P% of the machine is disturbed (printed
+                      with disturbed=1) and run again, up to --retries times
+  --retries N         (default 2)
 
 environment (as ../shared/bench/bench.sh):
   ESF_SCALE           tiny|small|default|large: the catalog sizes (default: default)
@@ -66,6 +73,9 @@ struct Args {
     timeout: Duration,
     p99_ms: f64,
     stop_after: usize,
+    stack_pids: Vec<u32>,
+    max_others: Option<f64>,
+    retries: usize,
 }
 
 fn fail(msg: &str) -> ! {
@@ -86,6 +96,9 @@ fn parse_args() -> Args {
         timeout: Duration::from_secs(10),
         p99_ms: 50.0,
         stop_after: usize::MAX,
+        stack_pids: Vec::new(),
+        max_others: None,
+        retries: 2,
     };
     while let Some(arg) = a.next() {
         let mut val = |name: &str| a.next().unwrap_or_else(|| fail(&format!("{name} needs a value")));
@@ -102,6 +115,15 @@ fn parse_args() -> Args {
             "--timeout" => args.timeout = Duration::from_secs_f64(num(&val(&arg), &arg)),
             "--p99-ms" => args.p99_ms = num(&val(&arg), &arg),
             "--stop-after" => args.stop_after = num(&val(&arg), &arg) as usize,
+            "--stack-pids" => {
+                args.stack_pids = val(&arg)
+                    .split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.parse().unwrap_or_else(|_| fail(&format!("bad pid {s}"))))
+                    .collect()
+            }
+            "--max-others-pct" => args.max_others = Some(num(&val(&arg), &arg)),
+            "--retries" => args.retries = num(&val(&arg), &arg) as usize,
             "--arrivals" => {
                 args.poisson = match val(&arg).as_str() {
                     "poisson" => true,
@@ -322,6 +344,36 @@ fn cpu_seconds() -> f64 {
     f.iter().sum::<f64>() / 100.0 // USER_HZ
 }
 
+/// CPU ticks used by the process trees under `roots`: utime + stime of every
+/// live process in them, plus cutime + cstime (the children already reaped).
+fn tree_ticks(roots: &[u32]) -> u64 {
+    if roots.is_empty() {
+        return 0;
+    }
+    let mut procs: Vec<(u32, u32, u64)> = Vec::new(); // pid, ppid, ticks
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        procs.push((pid, num(1) as u32, num(11) + num(12) + num(13) + num(14)));
+    }
+    let mut inside: std::collections::HashSet<u32> = roots.iter().copied().collect();
+    loop {
+        let before = inside.len();
+        for &(pid, ppid, _) in &procs {
+            if inside.contains(&ppid) {
+                inside.insert(pid);
+            }
+        }
+        if inside.len() == before {
+            break;
+        }
+    }
+    procs.iter().filter(|p| inside.contains(&p.0)).map(|p| p.2).sum()
+}
+
 /// The machine's CPU time from /proc/stat: (busy, steal, total) in ticks.
 fn machine_cpu() -> (u64, u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
@@ -371,64 +423,18 @@ fn main() {
     steps.extend(args.rates.iter().map(|&r| (r, args.duration, false)));
     let mut failed_in_a_row = 0;
     for (n, &(rate, d, warmup)) in steps.iter().enumerate() {
-        let sched = Arc::new(Schedule::new(rate, d, args.poisson, seed));
-        *sh.step.lock().unwrap() = Some(sched.clone());
-        sh.max_busy.store(0, Ordering::Relaxed);
-        let (cpu0, m0) = (cpu_seconds(), machine_cpu());
-        sh.go.wait();
-        let mut all = Tally::default();
-        for _ in 0..args.workers {
-            all.merge(rx.recv().expect("a browser thread died"));
-        }
-        let (cpu1, m1) = (cpu_seconds(), machine_cpu());
-        let elapsed = sched.start.elapsed().as_secs_f64();
-        let (scheduled, sent) = sched.totals();
-        let mut lat: Vec<u32> = all.lat.iter().map(|x| x.1).collect();
-        let mut svc: Vec<u32> = all.lat.iter().map(|x| x.2).collect();
-        lat.sort_unstable();
-        svc.sort_unstable();
-        let errors = all.non2xx3xx + all.socket_errors + all.timeouts;
-        let (offered, achieved, p99) = (scheduled as f64 / d, all.responses as f64 / d, pct(&lat, 99.0));
-        let held = p99 < args.p99_ms && errors == 0 && achieved >= 0.99 * offered;
-        let mt = (m1.2 - m0.2).max(1) as f64;
-        let mut line = format!(
-            "ESF_RESULT mix=christmas step={n} warmup={} held={} target_rps={rate:.1} offered_rps={offered:.1} \
-             achieved_rps={achieved:.1} seconds={d:.1} elapsed={elapsed:.1} scheduled={scheduled} sent={sent} \
-             unsent={} responses={} p50_ms={:.2} p90_ms={:.2} p99_ms={p99:.2} max_ms={:.1} svc_p50_ms={:.2} \
-             svc_p99_ms={:.2} errors={errors} non2xx3xx={} socket_errors={} timeouts={} workers={} max_busy={} \
-             connects={} bytes={} arrivals={} generator_cpu_pct={:.0} machine_busy_pct={:.0} machine_steal_pct={:.0}",
-            warmup as u8,
-            held as u8,
-            scheduled - sent,
-            all.responses,
-            pct(&lat, 50.0),
-            pct(&lat, 90.0),
-            lat.last().copied().unwrap_or(0) as f64 / 1000.0,
-            pct(&svc, 50.0),
-            pct(&svc, 99.0),
-            all.non2xx3xx,
-            all.socket_errors,
-            all.timeouts,
-            args.workers,
-            sh.max_busy.load(Ordering::Relaxed),
-            all.connects,
-            all.bytes,
-            if args.poisson { "poisson" } else { "uniform" },
-            100.0 * (cpu1 - cpu0) / elapsed,
-            100.0 * (m1.0 - m0.0) as f64 / mt,
-            100.0 * (m1.1 - m0.1) as f64 / mt,
-        );
-        for k in Kind::ALL {
-            let mut v: Vec<u32> = all.lat.iter().filter(|x| x.0 == k).map(|x| x.1).collect();
-            v.sort_unstable();
-            if !v.is_empty() {
-                line.push_str(&format!(" p99_{}_ms={:.2}", k.name(), pct(&v, 99.0)));
+        let mut attempt = 0;
+        let held = loop {
+            let (line, held, others) = run_step(&args, &sh, &rx, n, rate, d, warmup, seed);
+            let disturbed = !args.stack_pids.is_empty() && args.max_others.is_some_and(|m| others > m);
+            println!("{line} disturbed={} attempt={attempt}", disturbed as u8);
+            if disturbed && attempt < args.retries {
+                attempt += 1;
+                thread::sleep(Duration::from_secs(5));
+                continue;
             }
-        }
-        for (k, v) in &all.counts {
-            line.push_str(&format!(" {k}={v}"));
-        }
-        println!("{line}");
+            break held;
+        };
         if !warmup {
             failed_in_a_row = if held { 0 } else { failed_in_a_row + 1 };
             if failed_in_a_row >= args.stop_after {
@@ -441,4 +447,85 @@ fn main() {
     for h in handles {
         h.join().expect("a browser panicked");
     }
+}
+
+/// Runs one step; returns its ESF_RESULT line, whether it was held, and
+/// the share of the machine everything but the stack and the generator used.
+#[allow(clippy::too_many_arguments)]
+fn run_step(
+    args: &Args,
+    sh: &Shared,
+    rx: &mpsc::Receiver<Tally>,
+    n: usize,
+    rate: f64,
+    d: f64,
+    warmup: bool,
+    seed: u64,
+) -> (String, bool, f64) {
+    let sched = Arc::new(Schedule::new(rate, d, args.poisson, seed));
+    *sh.step.lock().unwrap() = Some(sched.clone());
+    sh.max_busy.store(0, Ordering::Relaxed);
+    let (cpu0, m0, st0) = (cpu_seconds(), machine_cpu(), tree_ticks(&args.stack_pids));
+    sh.go.wait();
+    let mut all = Tally::default();
+    for _ in 0..args.workers {
+        all.merge(rx.recv().expect("a browser thread died"));
+    }
+    let (cpu1, m1, st1) = (cpu_seconds(), machine_cpu(), tree_ticks(&args.stack_pids));
+    let elapsed = sched.start.elapsed().as_secs_f64();
+    let (scheduled, sent) = sched.totals();
+    let mut lat: Vec<u32> = all.lat.iter().map(|x| x.1).collect();
+    let mut svc: Vec<u32> = all.lat.iter().map(|x| x.2).collect();
+    lat.sort_unstable();
+    svc.sort_unstable();
+    let errors = all.non2xx3xx + all.socket_errors + all.timeouts;
+    let (offered, achieved, p99) = (scheduled as f64 / d, all.responses as f64 / d, pct(&lat, 99.0));
+    let held = p99 < args.p99_ms && errors == 0 && achieved >= 0.99 * offered;
+    // Shares of the whole machine (all cores), in %.
+    let mt = (m1.2 - m0.2).max(1) as f64;
+    let busy = 100.0 * (m1.0 - m0.0) as f64 / mt;
+    let generator = 100.0 * (cpu1 - cpu0) * 100.0 / mt; // seconds -> ticks (USER_HZ 100)
+    let stack = 100.0 * st1.saturating_sub(st0) as f64 / mt;
+    let others = if args.stack_pids.is_empty() { 0.0 } else { (busy - stack - generator).max(0.0) };
+    let mut line = format!(
+        "ESF_RESULT mix=christmas step={n} warmup={} held={} target_rps={rate:.1} offered_rps={offered:.1} \
+         achieved_rps={achieved:.1} seconds={d:.1} elapsed={elapsed:.1} scheduled={scheduled} sent={sent} \
+         unsent={} responses={} p50_ms={:.2} p90_ms={:.2} p99_ms={p99:.2} max_ms={:.1} svc_p50_ms={:.2} \
+         svc_p99_ms={:.2} errors={errors} non2xx3xx={} socket_errors={} timeouts={} workers={} max_busy={} \
+         connects={} bytes={} arrivals={} generator_cpu_pct={:.0} machine_busy_pct={busy:.0} \
+         machine_steal_pct={:.0}",
+        warmup as u8,
+        held as u8,
+        scheduled - sent,
+        all.responses,
+        pct(&lat, 50.0),
+        pct(&lat, 90.0),
+        lat.last().copied().unwrap_or(0) as f64 / 1000.0,
+        pct(&svc, 50.0),
+        pct(&svc, 99.0),
+        all.non2xx3xx,
+        all.socket_errors,
+        all.timeouts,
+        args.workers,
+        sh.max_busy.load(Ordering::Relaxed),
+        all.connects,
+        all.bytes,
+        if args.poisson { "poisson" } else { "uniform" },
+        100.0 * (cpu1 - cpu0) / elapsed,
+        100.0 * (m1.1 - m0.1) as f64 / mt,
+    );
+    if !args.stack_pids.is_empty() {
+        line.push_str(&format!(" stack_pct={stack:.0} generator_pct={generator:.0} others_pct={others:.0}"));
+    }
+    for k in Kind::ALL {
+        let mut v: Vec<u32> = all.lat.iter().filter(|x| x.0 == k).map(|x| x.1).collect();
+        v.sort_unstable();
+        if !v.is_empty() {
+            line.push_str(&format!(" p99_{}_ms={:.2}", k.name(), pct(&v, 99.0)));
+        }
+    }
+    for (k, v) in &all.counts {
+        line.push_str(&format!(" {k}={v}"));
+    }
+    (line, held, others)
 }
