@@ -17,9 +17,11 @@
 //! words can add up to `s`, of the intersections of their classes; the
 //! walk stops once the page is filled, so a popular one-word query costs a
 //! few bitmap lengths, not a pass over its hundreds of thousands of
-//! matches. Price and newest walk a global order of all products, testing
-//! each against the matches, when the matches are dense enough for that
-//! to end soon; otherwise they sort the matches themselves.
+//! matches. Price and newest keep one bitmap per price and per day
+//! created: a page walks the values in the sort's order, intersecting
+//! each with the matches (within one value, ties go by id: the bitmap's
+//! own order), and stops when the page is full; a query with few matches
+//! sorts them instead.
 //!
 //! The index is a value made of persistent structures (`imbl`) and shared
 //! bitmaps: cloning it is cheap, and a clone changed with [`Index::apply`]
@@ -30,7 +32,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use imbl::{HashMap as PersistentMap, OrdSet, Vector};
+use imbl::{HashMap as PersistentMap, OrdMap, Vector};
 use roaring::RoaringBitmap;
 
 use crate::text::{tokens, Sort, PER_PAGE};
@@ -170,10 +172,28 @@ pub struct IndexStats {
 /// How a price or newest page is found (tests force each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ordering {
-    /// Walk every product in the sort's order, keeping the matches.
+    /// Walk the sort's values in order, intersecting each with the matches.
     Walk,
     /// Sort the matches.
     Collect,
+}
+
+/// Products by one sort value (a price, a day), each value's products a
+/// bitmap in id order.
+type ByValue = OrdMap<i32, Arc<RoaringBitmap>>;
+
+fn add_to(by_value: &mut ByValue, value: i32, key: u32) {
+    Arc::make_mut(by_value.entry(value).or_default()).insert(key);
+}
+
+fn remove_from(by_value: &mut ByValue, value: i32, key: u32) {
+    if let Some(products) = by_value.get_mut(&value) {
+        let products = Arc::make_mut(products);
+        products.remove(key);
+        if products.is_empty() {
+            by_value.remove(&value);
+        }
+    }
 }
 
 /// A searchable snapshot of the catalog. Cheap to clone (see the module doc).
@@ -183,9 +203,8 @@ pub struct Index {
     /// By token number (the vocabulary's values).
     postings: Vector<Arc<Postings>>,
     products: PersistentMap<u32, Entry>,
-    by_price: OrdSet<(i32, u32)>,
-    by_price_desc: OrdSet<(Reverse<i32>, u32)>,
-    by_newest: OrdSet<(Reverse<i32>, u32)>,
+    by_price: ByValue,
+    by_created: ByValue,
 }
 
 impl std::fmt::Debug for Index {
@@ -229,9 +248,8 @@ impl Index {
                 Arc::make_mut(postings).remove(key);
             }
         }
-        self.by_price.remove(&(entry.price_cents, key));
-        self.by_price_desc.remove(&(Reverse(entry.price_cents), key));
-        self.by_newest.remove(&(Reverse(entry.created_days), key));
+        remove_from(&mut self.by_price, entry.price_cents, key);
+        remove_from(&mut self.by_created, entry.created_days, key);
     }
 
     fn upsert(&mut self, product: Tokenized) {
@@ -251,9 +269,8 @@ impl Index {
             Arc::make_mut(&mut self.postings[number as usize]).insert(key, fields);
             numbers.push(number);
         }
-        self.by_price.insert((product.price_cents, key));
-        self.by_price_desc.insert((Reverse(product.price_cents), key));
-        self.by_newest.insert((Reverse(product.created_days), key));
+        add_to(&mut self.by_price, product.price_cents, key);
+        add_to(&mut self.by_created, product.created_days, key);
         self.products.insert(key, Entry { price_cents: product.price_cents, created_days: product.created_days, tokens: numbers.into() });
     }
 
@@ -367,24 +384,42 @@ impl Index {
         Found { total: matches.len(), ids: page_of_sorted(scored, offset) }
     }
 
-    /// A price or newest page: walk the sort's order of every product, or
-    /// sort the matches, whichever should look at fewer products.
+    /// A price or newest page: walk the sort's values, or sort the
+    /// matches, whichever should cost less.
     fn ordered_page(&self, sort: Sort, matches: &RoaringBitmap, offset: u64, forced: Option<Ordering>) -> Found {
         let total = matches.len();
         let end = (offset + u64::from(PER_PAGE)).min(total);
         let catalog = self.products.len() as u64;
-        // A walk looks at about end x catalog / total products (testing
-        // each is a bitmap lookup); collecting looks at every match (a
-        // map lookup and a sort, a few times dearer).
-        let ordering = forced.unwrap_or(if end.saturating_mul(catalog) / total.max(1) <= total.saturating_mul(4) { Ordering::Walk } else { Ordering::Collect });
+        // A walk intersects about end / total of the catalog's products
+        // with the matches (a few nanoseconds each, in bulk); sorting the
+        // matches looks each one up (tens of times dearer).
+        let walk_cost = end.saturating_mul(catalog) / total.max(1);
+        let ordering = forced.unwrap_or(if walk_cost <= total.saturating_mul(50) { Ordering::Walk } else { Ordering::Collect });
         let ids = match ordering {
             Ordering::Walk => {
-                let keys: Box<dyn Iterator<Item = u32>> = match sort {
-                    Sort::PriceAsc => Box::new(self.by_price.iter().map(|(_, key)| *key)),
-                    Sort::PriceDesc => Box::new(self.by_price_desc.iter().map(|(_, key)| *key)),
-                    _ => Box::new(self.by_newest.iter().map(|(_, key)| *key)),
+                let values: Box<dyn Iterator<Item = &Arc<RoaringBitmap>>> = match sort {
+                    Sort::PriceAsc => Box::new(self.by_price.values()),
+                    Sort::PriceDesc => Box::new(self.by_price.values().rev()),
+                    _ => Box::new(self.by_created.values().rev()),
                 };
-                keys.filter(|key| matches.contains(*key)).skip(offset as usize).take((end - offset) as usize).map(id_of).collect()
+                let mut ids = Vec::with_capacity((end - offset) as usize);
+                let mut before = 0u64;
+                for products in values {
+                    let size = matches.intersection_len(products);
+                    if size == 0 {
+                        continue;
+                    }
+                    if before + size > offset {
+                        let skip = offset.saturating_sub(before);
+                        let take = end - offset.max(before);
+                        ids.extend((matches & products.as_ref()).iter().skip(skip as usize).take(take as usize).map(id_of));
+                    }
+                    before += size;
+                    if before >= end {
+                        break;
+                    }
+                }
+                ids
             }
             Ordering::Collect => {
                 let order = |entry: &Entry| -> i64 {
@@ -543,19 +578,22 @@ impl Builder {
                 Arc::new(postings)
             })
             .collect();
-        let mut price: Vec<(i32, u32)> = self.products.iter().map(|(k, e)| (e.price_cents, *k)).collect();
-        price.sort_unstable();
-        let mut price_desc: Vec<(Reverse<i32>, u32)> = self.products.iter().map(|(k, e)| (Reverse(e.price_cents), *k)).collect();
-        price_desc.sort_unstable();
-        let mut newest: Vec<(Reverse<i32>, u32)> = self.products.iter().map(|(k, e)| (Reverse(e.created_days), *k)).collect();
-        newest.sort_unstable();
+        // Products are in key order: each value's keys arrive sorted.
+        let by_value = |value: fn(&Entry) -> i32| -> ByValue {
+            let mut keys: std::collections::BTreeMap<i32, Vec<u32>> = std::collections::BTreeMap::new();
+            for (key, entry) in &self.products {
+                keys.entry(value(entry)).or_default().push(*key);
+            }
+            keys.into_iter().map(|(v, keys)| (v, Arc::new(RoaringBitmap::from_sorted_iter(keys).expect("sorted keys")))).collect()
+        };
+        let by_price = by_value(|e| e.price_cents);
+        let by_created = by_value(|e| e.created_days);
         Index {
             vocabulary: self.vocabulary.into_iter().collect(),
             postings,
             products: self.products.into_iter().collect(),
-            by_price: price.into_iter().collect(),
-            by_price_desc: price_desc.into_iter().collect(),
-            by_newest: newest.into_iter().collect(),
+            by_price,
+            by_created,
         }
     }
 }
