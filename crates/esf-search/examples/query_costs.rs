@@ -43,7 +43,7 @@ fn main() {
         let at = |p: f64| mine[((mine.len() - 1) as f64 * p) as usize];
         println!("{sort:>10}: p50 {:?} p99 {:?} max {:?}", at(0.5), at(0.99), at(1.0));
     }
-    costs.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    costs.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
     for (took, sort, query, total) in costs.iter().take(15) {
         println!("{took:>10.2?} {sort:>10} {total:>8} {query:?}");
     }
