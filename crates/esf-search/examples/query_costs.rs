@@ -21,6 +21,8 @@ fn main() {
     });
     let index = Index::build(products);
     println!("built {:?} in {:.2?}", index.stats(), started.elapsed());
+    let (postings, orders) = index.bitmap_bytes();
+    println!("bitmaps: postings {} MiB, price and day orders {} MiB", postings >> 20, orders >> 20);
     let queries: Vec<String> = std::fs::read_to_string(dir.join("queries.tsv")).expect("queries.tsv").lines().skip(1).map(str::to_string).collect();
     let mut costs: Vec<(Duration, Sort, &str, u64)> = Vec::new();
     for query in &queries {

@@ -228,6 +228,14 @@ impl Index {
         IndexStats { products: self.products.len(), tokens: self.postings.len() }
     }
 
+    /// Bytes the bitmaps take serialized (about what they take in memory):
+    /// the postings, and the products by price and by day.
+    pub fn bitmap_bytes(&self) -> (usize, usize) {
+        let postings = self.postings.iter().map(|p| p.all.serialized_size() + p.by_score.iter().map(RoaringBitmap::serialized_size).sum::<usize>()).sum();
+        let orders = self.by_price.values().chain(self.by_created.values()).map(|b| b.serialized_size()).sum();
+        (postings, orders)
+    }
+
     /// Applies `changes` in order. Call it on a clone to leave the
     /// original (the snapshot being searched) as it was.
     pub fn apply(&mut self, changes: impl IntoIterator<Item = Change>) {
