@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stops what scripts/up.sh started, by the pids it recorded: the front
-# proxy first, then the app servers, then PostgreSQL.
+# proxy first, then the app servers, esf-searchd, then PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stack=${ESF_STACK:-$(pwd)/target/stack}
@@ -23,6 +23,7 @@ stop "the front proxy" "$stack/front/httpd.pid"
 stop "app server 1" "$stack/app1/httpd.pid"
 stop "app server 2" "$stack/app2/httpd.pid"
 stop "the app server of an older layout" "$stack/app.pid"
+stop "esf-searchd" "$stack/searchd/searchd.pid"
 if [ -d "$stack/pg/data" ]; then
   scripts/pg.sh stop "$stack/pg" && echo "stopped PostgreSQL"
 fi

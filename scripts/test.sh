@@ -12,5 +12,5 @@ mkdir -p target && chmod o+x target
 cargo build --workspace --all-targets
 # t/bring_up.rs runs scripts/up.sh, which builds in release mode: build it
 # here, before the tests run side by side.
-cargo build --release -p mod_esf -p esf-cli
+cargo build --release -p mod_esf -p esf-cli -p esf-searchd
 cargo test --workspace "$@"

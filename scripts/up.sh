@@ -5,7 +5,8 @@
 #
 # Installs what is missing, builds in release mode, starts a PostgreSQL
 # cluster of its own, migrates it and loads the catalog, then starts two
-# application servers (apache-conf/app-server.conf) and the front proxy
+# application servers (apache-conf/app-server.conf) with the search daemon
+# esf-searchd beside them, and the front proxy
 # (apache-conf/front-proxy.conf) in front of them, all with their state
 # under target/stack/ (ESF_STACK overrides). Running it again does no harm:
 # what runs is kept (the servers get a graceful restart with the new build),
@@ -42,7 +43,7 @@ chmod o+x "$root/target" "$stack"
 
 echo "== building"
 scripts/install-module.sh "$stack/modules"
-cargo build --release -q -p esf-cli
+cargo build --release -q -p esf-cli -p esf-searchd
 
 echo "== PostgreSQL on port $pg_port"
 scripts/pg.sh start "$stack/pg" "$pg_port"
@@ -60,17 +61,19 @@ if [ "$(cat "$stack/loaded-scale" 2>/dev/null)" != "$scale" ]; then
   echo "$scale" > "$stack/loaded-scale"
 fi
 
-# start_httpd NAME CONF PIDFILE: checks CONF, then starts the server, or
-# gives a running one a graceful restart (new module, templates, config).
+# start_httpd NAME CONF PIDFILE [-D NAME...]: checks CONF, then starts the
+# server, or gives a running one a graceful restart (new module, templates,
+# config).
 start_httpd() {
   local name=$1 conf=$2 pidfile=$3
+  shift 3
   mkdir -p "$ESF_STATE/htdocs"
-  apache2 -t -f "$conf" 2>&1 | grep -v "Syntax OK" >&2 || true
-  apache2 -t -f "$conf" >/dev/null 2>&1 || { echo "$name: configuration test failed" >&2; exit 1; }
+  apache2 -t -f "$conf" "$@" 2>&1 | grep -v "Syntax OK" >&2 || true
+  apache2 -t -f "$conf" "$@" >/dev/null 2>&1 || { echo "$name: configuration test failed" >&2; exit 1; }
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    apache2 -f "$conf" -k graceful
+    apache2 -f "$conf" "$@" -k graceful
   else
-    apache2 -f "$conf" -k start
+    apache2 -f "$conf" "$@" -k start
   fi
 }
 
@@ -84,6 +87,20 @@ wait_for() {
   exit 1
 }
 
+searchd=$stack/searchd
+export ESF_SEARCH=unix:$searchd/searchd.sock
+echo "== esf-searchd on $ESF_SEARCH"
+mkdir -p "$searchd"
+chmod o+x "$searchd"   # the app servers' children connect to the socket
+if ! { [ -f "$searchd/searchd.pid" ] && kill -0 "$(cat "$searchd/searchd.pid")" 2>/dev/null; }; then
+  rm -f "$searchd/searchd.pid"
+  # It builds its index before it listens; the pid file says it is ready.
+  setsid target/release/esf-searchd --database "$ESF_DATABASE" --listen "$ESF_SEARCH" \
+    --pidfile "$searchd/searchd.pid" </dev/null >>"$searchd/searchd.log" 2>&1 &
+  for _ in $(seq 600); do [ -f "$searchd/searchd.pid" ] && break; sleep 0.1; done
+  [ -f "$searchd/searchd.pid" ] || { echo "esf-searchd did not start; see $searchd/searchd.log" >&2; exit 1; }
+fi
+
 for n in 1 2; do
   port_var=app${n}_port
   export ESF_STATE=$stack/app$n ESF_APP_PORT=${!port_var}
@@ -91,7 +108,7 @@ for n in 1 2; do
   echo "== app server $n on port $ESF_APP_PORT"
   mkdir -p "$ESF_STATE/cache"
   [ "$(id -u)" -eq 0 ] && chown www-data:www-data "$ESF_STATE/cache"
-  start_httpd "app server $n" "$root/apache-conf/app-server.conf" "$ESF_STATE/httpd.pid"
+  start_httpd "app server $n" "$root/apache-conf/app-server.conf" "$ESF_STATE/httpd.pid" -D ESF_SEARCH
   wait_for "http://127.0.0.1:$ESF_APP_PORT/store/hello" "$ESF_STATE/error.log"
 done
 
@@ -107,5 +124,6 @@ wait_for "$url/" "$ESF_STATE/error.log"
 
 echo
 echo "mod_esf is up: $url/"
-echo "logs: $stack/{front,app1,app2}/error.log   purge a page: target/release/esf purge --cache-root $ESF_STATE/page-cache URL"
+echo "logs: $stack/{front,app1,app2}/error.log, $stack/searchd/searchd.log"
+echo "status: http://127.0.0.1:$front_port/balancer-manager   purge a page: target/release/esf purge --cache-root $ESF_STATE/page-cache URL"
 echo "stop: scripts/down.sh"

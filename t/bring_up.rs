@@ -1,5 +1,6 @@
 //! The README's first command, as a new user runs it: `scripts/up.sh`
-//! brings up the whole stack, the store it prints shows in a real browser
+//! brings up the whole stack (PostgreSQL, esf-searchd, two app servers and
+//! the front proxy), the store it prints shows in a real browser
 //! (headless Chromium, with a screenshot), running it again does no harm,
 //! and `scripts/down.sh` stops everything it started.
 use std::path::{Path, PathBuf};
@@ -43,7 +44,7 @@ impl Stack {
 
     /// The pids the stack's pid files name.
     fn pids(&self) -> Vec<i32> {
-        ["front/httpd.pid", "app1/httpd.pid", "app2/httpd.pid", "pg/data/postmaster.pid"]
+        ["front/httpd.pid", "app1/httpd.pid", "app2/httpd.pid", "searchd/searchd.pid", "pg/data/postmaster.pid"]
             .iter()
             .filter_map(|f| std::fs::read_to_string(self.dir.join(f)).ok())
             .filter_map(|text| text.lines().next()?.trim().parse().ok())
@@ -90,6 +91,11 @@ fn the_bring_up_command_serves_the_store_to_a_browser_and_is_safe_to_run_twice()
     let dom = chromium(&profile, &["--dump-dom".into(), url.clone()]);
     assert!(dom.contains("mod_esf store"), "the store's header: {dom}");
     assert!(dom.contains("/store/product/"), "featured products: {dom}");
+    // Search, answered by esf-searchd (the app servers' error logs would
+    // say if it were not).
+    let dom = chromium(&profile, &["--dump-dom".into(), format!("{url}search?q=train")]);
+    assert!(dom.contains("results for"), "a search results page: {dom}");
+    assert!(dom.contains("/store/product/"), "with products: {dom}");
     let screenshot = stack.dir.join("store.png");
     chromium(&profile, &[format!("--screenshot={}", screenshot.display()), url.clone()]);
     let png = std::fs::read(&screenshot).expect("the screenshot");
@@ -97,7 +103,7 @@ fn the_bring_up_command_serves_the_store_to_a_browser_and_is_safe_to_run_twice()
 
     // Again: no harm, the same database, the store still there.
     let before = stack.pids();
-    assert_eq!(before.len(), 4, "pid files of the proxy, two app servers and PostgreSQL");
+    assert_eq!(before.len(), 5, "pid files of the proxy, two app servers, esf-searchd and PostgreSQL");
     stack.script("up.sh", &["--scale", "tiny"]);
     assert_eq!(stack.pids(), before, "a second run keeps what runs (graceful restarts)");
     let dom = chromium(&profile, &["--dump-dom".into(), url]);
