@@ -15,9 +15,14 @@
 //! - [`directives`]: every `Esf…` directive, one function each;
 //! - [`handler`]: what a request for `SetHandler esf` runs;
 //! - [`site`]: a server's settings and, in a child, its data layer;
+//! - [`status`]: the status page (`SetHandler esf-status`) and the figures
+//!   each child counts for it;
+//! - [`procfs`]: what /proc says about this child and its siblings;
 //! - the crate `esf-core`: everything that needs no Apache (directive
 //!   values, templates, controllers, pages), unit-tested on its own.
 pub mod apache;
 pub mod directives;
 pub mod handler;
+pub mod procfs;
 pub mod site;
+pub mod status;

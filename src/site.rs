@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use esf_core::config::ServerConfig;
 use esf_core::sealed::Sealer;
 use esf_core::session::SessionKeys;
+use esf_core::status::Gauges;
 use esf_data::coherence::Listener;
 use esf_data::page_cache::PagePurger;
 use esf_data::{DataLayer, DataSettings};
@@ -109,6 +110,36 @@ fn settings(config: &ServerConfig, limits: MpmLimits) -> DataSettings {
         cache_readers: u32::try_from(limits.max_workers * 2 + 16).unwrap_or(u32::MAX),
         search: config.search.clone(),
     }
+}
+
+/// What this child's data layers hold and have counted, over all of them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChildDataFigures {
+    pub gauges: Gauges,
+    /// Cache lookups since the child opened its caches.
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+}
+
+/// This child's figures for the status page (cheap: atomics and one lock
+/// per data layer).
+pub fn child_data_figures() -> ChildDataFigures {
+    let mut figures = ChildDataFigures::default();
+    for layer in OPENED.lock().iter().filter_map(|(_, layer)| layer.as_ref()) {
+        if let Some(db) = layer.db_stats() {
+            figures.gauges.db_open += db.open as u64;
+            figures.gauges.db_in_use += db.in_use as u64;
+        }
+        if let Some(cache) = layer.cache_counters() {
+            figures.cache_hits += cache.hits;
+            figures.cache_misses += cache.misses;
+        }
+        if let Some(search) = layer.search_stats() {
+            // Between requests every connection a child keeps is idle.
+            figures.gauges.search_connections += search.idle as u64;
+        }
+    }
+    figures
 }
 
 fn open(settings: DataSettings) -> Option<Arc<DataLayer>> {

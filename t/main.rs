@@ -23,3 +23,4 @@ mod deploy;
 mod bring_up;
 mod mod_perl;
 mod searchd;
+mod status;

@@ -12,6 +12,7 @@ use super::lmdb_readers;
 use super::mpm;
 use super::pool::Pool;
 use super::shm;
+use super::status_shm;
 use super::request::Request;
 
 const CONFIGURED: MessageId = MessageId(3);
@@ -23,6 +24,8 @@ const THROTTLE_UNAVAILABLE: MessageId = MessageId(8);
 const SESSION_COOKIE_REJECTED: MessageId = MessageId(9);
 const SESSION_ISSUER_WITHOUT_SECRET: MessageId = MessageId(10);
 const PURGE_WITHOUT_DATABASE: MessageId = MessageId(11);
+const STATUS_UNAVAILABLE: MessageId = MessageId(20);
+const STATUS_SLOTS_FULL: MessageId = MessageId(24);
 
 /// How often httpd registered this copy of the module's hooks. httpd
 /// unloads the .so at every restart, which resets this to 0; above 1 means
@@ -32,6 +35,8 @@ static REGISTRATIONS: AtomicU32 = AtomicU32::new(0);
 
 /// The handler name: `SetHandler esf`.
 pub const HANDLER_NAME: &str = "esf";
+/// The status page's: `SetHandler esf-status`.
+pub const STATUS_HANDLER_NAME: &str = "esf-status";
 
 const OK: c_int = ffi::OK as c_int;
 const DECLINED: c_int = ffi::DECLINED as c_int;
@@ -99,6 +104,15 @@ unsafe extern "C" fn post_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::a
                 Ok(slots) => unsafe { config::all_servers(s) }.iter().for_each(|server| server.set_throttle_slots(slots)),
                 Err(e) => log::server(Level::Error, THROTTLE_UNAVAILABLE, &format!("EsfThrottle is not enforced: {e}")),
             }
+            // The status table: made once, kept across restarts. Room for
+            // twice ServerLimit children: those of an old generation still
+            // finishing their requests after a graceful restart, and their
+            // replacements.
+            // SAFETY: httpd passes the main server; this is the parent.
+            match unsafe { status_shm::table(s, 2 * mpm::hard_limit_daemons() + 8) } {
+                Ok(table) => crate::status::set_table(table),
+                Err(e) => log::server(Level::Error, STATUS_UNAVAILABLE, &format!("the esf-status page has no figures: {e}")),
+            }
             // SAFETY: httpd passes the main server; its vhost chain is live.
             for server in unsafe { config::all_servers(s) } {
                 if server.config.issues_sessions() && server.keys().is_none() {
@@ -127,10 +141,18 @@ unsafe extern "C" fn post_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::a
     )
 }
 
-unsafe extern "C" fn child_init(_pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
+unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     guard::catch(
         || {
             guard::install_panic_hook();
+            match crate::status::claim_slot(mpm::generation().into()) {
+                // The slot is freed when the child's pool goes, as it exits.
+                // SAFETY: httpd passes the child's pool, live until it exits.
+                Ok(lease) => {
+                    let _ = unsafe { Pool::from_raw(pchild) }.adopt(lease);
+                }
+                Err(e) => log::server(Level::Warn, STATUS_SLOTS_FULL, &e),
+            }
             // Open each server's data layer now, in the child, so a cache
             // that cannot open is reported at child start.
             // SAFETY: httpd passes the main server; its vhost chain is live.
@@ -176,8 +198,10 @@ unsafe extern "C" fn post_read_request(r: *mut ffi::request_rec) -> c_int {
 unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: httpd passes the live request for the duration of the hook.
     let mut req = unsafe { Request::from_raw(r) };
-    if req.handler() != Some(HANDLER_NAME) {
-        return DECLINED;
+    match req.handler() {
+        Some(HANDLER_NAME) => {}
+        Some(STATUS_HANDLER_NAME) => return status_handler(&mut req),
+        _ => return DECLINED,
     }
     // SAFETY: the request's per-dir config holds our merged DirConfig, and
     // its server our Server record.
@@ -191,6 +215,9 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
                     crate::handler::panic_page(config, &req)
                 }
             };
+            // Counted before sending, so a client that has its response
+            // sees it counted on the status page.
+            crate::status::record(response.status, req.micros_since_arrival());
             req.send(&response);
             OK
         },
@@ -200,4 +227,17 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
         log::request(r, Level::Error, HANDLER_FAILED, "the module failed while sending the response; httpd answers 500");
     }
     served
+}
+
+/// `SetHandler esf-status`: the status page (`?auto` for machines).
+fn status_handler(req: &mut Request) -> c_int {
+    use esf_core::http::Request as _;
+    guard::catch(
+        || {
+            let response = crate::status::page(req.query(), mpm::generation().into(), mpm::name());
+            req.send(&response);
+            OK
+        },
+        || SERVER_ERROR,
+    )
 }

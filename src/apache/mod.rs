@@ -18,6 +18,7 @@ mod mpm;
 mod pool;
 mod request;
 mod shm;
+mod status_shm;
 
 pub use directive::{take1, take_argv, Command, Context, DirectiveCx, END};
 pub use request::Request;

@@ -18,6 +18,17 @@ pub fn limits() -> MpmLimits {
     MpmLimits { threads_per_child, max_workers: threads_per_child * children }
 }
 
+/// The running MPM's name (`prefork`, `event`, `worker`, ...).
+pub fn name() -> &'static str {
+    // SAFETY: ap_show_mpm returns a static NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr(ffi::ap_show_mpm()) }.to_str().unwrap_or("unknown")
+}
+
+/// ServerLimit: the most children that can hold a scoreboard slot at once.
+pub fn hard_limit_daemons() -> usize {
+    query(ffi::AP_MPMQ_HARD_LIMIT_DAEMONS).unwrap_or(1)
+}
+
 /// The configuration generation (0 at start, +1 per restart).
 pub fn generation() -> c_int {
     let mut generation: c_int = 0;

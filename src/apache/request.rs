@@ -77,6 +77,13 @@ impl<'r> Request<'r> {
         unsafe { ffi::apr_table_add(self.rec().err_headers_out, pool.c_str(name), pool.c_str(value)) }
     }
 
+    /// Microseconds since httpd started reading the request.
+    pub fn micros_since_arrival(&self) -> u64 {
+        // SAFETY: apr_time_now has no preconditions.
+        let now = unsafe { ffi::apr_time_now() };
+        u64::try_from(now - self.rec().request_time).unwrap_or(0)
+    }
+
     /// Sends `response`: status, headers, content type and body.
     pub fn send(&mut self, response: &Response) {
         let pool = self.pool();

@@ -479,6 +479,13 @@ impl ObjectCache {
         Ok((removed, start))
     }
 
+    /// This process's counters only (hits, misses, ...), the rest left at
+    /// zero: a few atomic loads, cheap enough to call after every request,
+    /// where [`stats`](Self::stats) reads the environment and its reader table.
+    pub fn counters(&self) -> CacheStats {
+        self.shared.counters.report()
+    }
+
     /// This process's counters and the environment's figures.
     pub fn stats(&self) -> CacheStats {
         let shared = &self.shared;

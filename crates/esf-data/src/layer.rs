@@ -90,6 +90,12 @@ impl DataLayer {
         self.db.as_ref().map(Database::stats)
     }
 
+    /// The cache's counters in this process, without the environment's
+    /// figures (see `ObjectCache::counters`): for per-request publishing.
+    pub fn cache_counters(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|c| c.counters())
+    }
+
     pub fn cache_stats(&self) -> Option<CacheStats> {
         self.cache.as_ref().map(|c| c.stats())
     }
