@@ -47,7 +47,8 @@ options:
   --timeout S         per-request timeout in seconds (default 10)
   --p99-ms MS         a step is held when p99 < MS, no errors, achieved >= 99%
                       of offered (default 50)
-  --stop-after N      stop after N steps in a row not held (default: never)
+  --stop-after N      stop after N overloaded steps in a row (default: never):
+                      achieved < 95% of offered, or p99 > 20 x --p99-ms
   --stack-pids LIST   pids of the servers under test (their process trees are
                       followed): each step then splits the machine's CPU use
                       into the stack's, the generator's and everything else's
@@ -421,11 +422,11 @@ fn main() {
         steps.push((args.rates[0], args.warmup, true));
     }
     steps.extend(args.rates.iter().map(|&r| (r, args.duration, false)));
-    let mut failed_in_a_row = 0;
+    let mut overloaded_in_a_row = 0;
     for (n, &(rate, d, warmup)) in steps.iter().enumerate() {
         let mut attempt = 0;
-        let held = loop {
-            let (line, held, others) = run_step(&args, &sh, &rx, n, rate, d, warmup, seed);
+        let overloaded = loop {
+            let (line, overloaded, others) = run_step(&args, &sh, &rx, n, rate, d, warmup, seed);
             let disturbed = !args.stack_pids.is_empty() && args.max_others.is_some_and(|m| others > m);
             println!("{line} disturbed={} attempt={attempt}", disturbed as u8);
             if disturbed && attempt < args.retries {
@@ -433,11 +434,11 @@ fn main() {
                 thread::sleep(Duration::from_secs(5));
                 continue;
             }
-            break held;
+            break overloaded;
         };
         if !warmup {
-            failed_in_a_row = if held { 0 } else { failed_in_a_row + 1 };
-            if failed_in_a_row >= args.stop_after {
+            overloaded_in_a_row = if overloaded { overloaded_in_a_row + 1 } else { 0 };
+            if overloaded_in_a_row >= args.stop_after {
                 break;
             }
         }
@@ -449,7 +450,7 @@ fn main() {
     }
 }
 
-/// Runs one step; returns its ESF_RESULT line, whether it was held, and
+/// Runs one step; returns its ESF_RESULT line, whether it was overloaded, and
 /// the share of the machine everything but the stack and the generator used.
 #[allow(clippy::too_many_arguments)]
 fn run_step(
@@ -481,6 +482,7 @@ fn run_step(
     let errors = all.non2xx3xx + all.socket_errors + all.timeouts;
     let (offered, achieved, p99) = (scheduled as f64 / d, all.responses as f64 / d, pct(&lat, 99.0));
     let held = p99 < args.p99_ms && errors == 0 && achieved >= 0.99 * offered;
+    let overloaded = achieved < 0.95 * offered || p99 > 20.0 * args.p99_ms;
     // Shares of the whole machine (all cores), in %.
     let mt = (m1.2 - m0.2).max(1) as f64;
     let busy = 100.0 * (m1.0 - m0.0) as f64 / mt;
@@ -493,7 +495,7 @@ fn run_step(
          unsent={} responses={} p50_ms={:.2} p90_ms={:.2} p99_ms={p99:.2} max_ms={:.1} svc_p50_ms={:.2} \
          svc_p99_ms={:.2} errors={errors} non2xx3xx={} socket_errors={} timeouts={} workers={} max_busy={} \
          connects={} bytes={} arrivals={} generator_cpu_pct={:.0} machine_busy_pct={busy:.0} \
-         machine_steal_pct={:.0}",
+         machine_steal_pct={:.0} overloaded={}",
         warmup as u8,
         held as u8,
         scheduled - sent,
@@ -513,6 +515,7 @@ fn run_step(
         if args.poisson { "poisson" } else { "uniform" },
         100.0 * (cpu1 - cpu0) / elapsed,
         100.0 * (m1.1 - m0.1) as f64 / mt,
+        overloaded as u8,
     );
     if !args.stack_pids.is_empty() {
         line.push_str(&format!(" stack_pct={stack:.0} generator_pct={generator:.0} others_pct={others:.0}"));
@@ -527,5 +530,5 @@ fn run_step(
     for (k, v) in &all.counts {
         line.push_str(&format!(" {k}={v}"));
     }
-    (line, held, others)
+    (line, overloaded, others)
 }
