@@ -49,7 +49,7 @@ fn main() {
         .clang_args(apr_flags.split_whitespace().map(str::to_string))
         .allowlist_function("ap_.*|apr_.*")
         .allowlist_type("request_rec|server_rec|conn_rec|module|command_rec|cmd_parms|process_rec|core_dir_config")
-        .allowlist_var("MODULE_MAGIC_.*|AP_MPMQ_.*|APLOG_.*|OK|DECLINED|DONE|HTTP_.*|M_.*|RSRC_CONF|ACCESS_CONF|OR_.*|APR_HOOK_.*|REQUEST_.*|APR_SUCCESS|AP_MODULE_FLAG_.*|ap_server_conf")
+        .allowlist_var("MODULE_MAGIC_.*|AP_MPMQ_.*|AP_MPM_PODX_.*|APLOG_.*|OK|DECLINED|DONE|HTTP_.*|M_.*|RSRC_CONF|ACCESS_CONF|OR_.*|APR_HOOK_.*|REQUEST_.*|APR_SUCCESS|AP_MODULE_FLAG_.*|ap_server_conf")
         .derive_default(true)
         .layout_tests(true)
         .generate_comments(false)

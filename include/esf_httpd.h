@@ -8,6 +8,7 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <ap_mpm.h>
+#include <mpm_common.h>
 #include <apr_pools.h>
 #include <apr_strings.h>
 #include <apr_tables.h>

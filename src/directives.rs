@@ -13,7 +13,8 @@
 //! | `EsfCacheSize SIZE` | server, vhost | 256M |
 //! | `EsfSessionSecret FILE` | server, vhost | none |
 //! | `EsfThrottle N/SECONDS` | server, vhost, section | no limit |
-//! | `EsfMaxRequestsPerChild N` | server, vhost | 0 (no limit) |
+//! | `EsfMaxRequestsPerChild N` | server | 0 (no limit) |
+//! | `EsfMaxChildMemory SIZE` | server | 0 (no limit) |
 //! | `EsfOrigin URL` | server, vhost, section | the request's own |
 //! | `EsfPanicTest On\|Off` | server, vhost, section | Off |
 //! | `EsfSessionIssuer On\|Off` | server, vhost | Off |
@@ -27,7 +28,7 @@ use esf_core::templates::TemplateSet;
 use crate::apache::{take1, take_argv, Command, Context, DirectiveCx, END};
 
 /// The table httpd reads (see `apache::module`).
-pub static COMMANDS: [Command; 15] = [
+pub static COMMANDS: [Command; 16] = [
     take_argv(c"EsfTemplates", esf_templates, Context::Anywhere, c"DIR... - template directories, searched in order before the built-in templates"),
     take1(c"EsfMount", esf_mount, Context::Anywhere, c"PATH - the URL prefix the application's routes are under (default: the <Location> path)"),
     take1(c"EsfDatabase", esf_database, Context::Server, c"\"conninfo\" - the PostgreSQL database, as a libpq connection string"),
@@ -37,6 +38,7 @@ pub static COMMANDS: [Command; 15] = [
     take1(c"EsfSessionSecret", esf_session_secret, Context::Server, c"FILE - file holding the secret that signs session cookies"),
     take1(c"EsfThrottle", esf_throttle, Context::Anywhere, c"N/SECONDS - at most N requests per session (or client address) in SECONDS"),
     take1(c"EsfMaxRequestsPerChild", esf_max_requests_per_child, Context::Server, c"N - requests a child serves before it exits gracefully (0 = no limit)"),
+    take1(c"EsfMaxChildMemory", esf_max_child_memory, Context::Server, c"SIZE - resident size past which a child exits gracefully after its request, e.g. 512M (0 = no limit)"),
     take1(c"EsfOrigin", esf_origin, Context::Anywhere, c"URL - the store's public origin (scheme://host) when it is behind a proxy"),
     take1(c"EsfPanicTest", esf_panic_test, Context::Anywhere, c"On|Off - make the _panic route panic on purpose (for testing the error trap)"),
     take1(c"EsfSessionIssuer", esf_session_issuer, Context::Server, c"On|Off - give every request without a valid ESF_SESSION cookie a new session (the front proxy's role)"),
@@ -95,7 +97,22 @@ fn esf_throttle(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
 }
 
 fn esf_max_requests_per_child(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
+    main_server_only(cx, "EsfMaxRequestsPerChild", value)?;
     cx.server_config().max_requests_per_child = Some(values::parse_max_requests(value)?);
+    Ok(())
+}
+
+fn esf_max_child_memory(cx: &mut DirectiveCx, value: &str) -> DirectiveResult<()> {
+    main_server_only(cx, "EsfMaxChildMemory", value)?;
+    cx.server_config().max_child_memory = Some(values::parse_max_child_memory(value)?);
+    Ok(())
+}
+
+/// A child's limits cannot differ per `<VirtualHost>`: one child serves them all.
+fn main_server_only(cx: &DirectiveCx, directive: &'static str, value: &str) -> DirectiveResult<()> {
+    if cx.in_virtual_host() {
+        return Err(DirectiveError::new(directive, value, "allowed in the main server configuration only, not in <VirtualHost> (a child serves every virtual host)"));
+    }
     Ok(())
 }
 

@@ -17,6 +17,8 @@
 //! - [`site`]: a server's settings and, in a child, its data layer;
 //! - [`status`]: the status page (`SetHandler esf-status`) and the figures
 //!   each child counts for it;
+//! - [`recycle`]: a child's graceful exit past `EsfMaxRequestsPerChild` or
+//!   `EsfMaxChildMemory`;
 //! - [`procfs`]: what /proc says about this child and its siblings;
 //! - the crate `esf-core`: everything that needs no Apache (directive
 //!   values, templates, controllers, pages), unit-tested on its own.
@@ -24,5 +26,6 @@ pub mod apache;
 pub mod directives;
 pub mod handler;
 pub mod procfs;
+pub mod recycle;
 pub mod site;
 pub mod status;

@@ -18,12 +18,13 @@ pub fn is_sibling(pid: u64) -> bool {
     matches!(state_and_parent(pid), Some((state, parent)) if state != 'Z' && parent == parent_id())
 }
 
-/// Resident memory of `pid`, in bytes.
-pub fn rss_bytes(pid: u64) -> Option<u64> {
-    esf_core::recycle::vm_rss(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+/// Private resident memory of `pid`, in bytes (see
+/// `esf_core::recycle::private_rss`).
+pub fn private_rss_bytes(pid: u64) -> Option<u64> {
+    esf_core::recycle::private_rss(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
-/// Resident memory of this process, in bytes.
-pub fn own_rss_bytes() -> Option<u64> {
-    esf_core::recycle::vm_rss(&std::fs::read_to_string("/proc/self/status").ok()?)
+/// Private resident memory of this process, in bytes.
+pub fn own_private_rss_bytes() -> Option<u64> {
+    esf_core::recycle::private_rss(&std::fs::read_to_string("/proc/self/status").ok()?)
 }

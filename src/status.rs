@@ -80,6 +80,6 @@ pub fn page(query: Option<&str>, generation: i64, mpm: &str) -> Response {
         return Response::html(503, "<!DOCTYPE html>\n<p>The status table is not available (see the error log).</p>\n".into());
     };
     let facts = ServerFacts { version: env!("CARGO_PKG_VERSION"), mpm: mpm.into(), generation, now: now() };
-    let report = table.report(facts, procfs::is_sibling, procfs::rss_bytes);
+    let report = table.report(facts, procfs::is_sibling, procfs::private_rss_bytes);
     esf_core::status_page::response(&report, query)
 }

@@ -24,3 +24,4 @@ mod bring_up;
 mod mod_perl;
 mod searchd;
 mod status;
+mod recycling;

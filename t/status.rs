@@ -55,6 +55,10 @@ impl Reading {
     }
 }
 
+fn moved_since(before: &Reading, after: &Reading, key: &str) -> u64 {
+    after.number(key) - before.number(key)
+}
+
 fn child_sum(reading: &Reading, field: &str) -> u64 {
     reading.children.iter().map(|c| c[field].parse::<u64>().unwrap()).sum()
 }
@@ -80,7 +84,7 @@ fn the_status_page_shows_live_figures() {
         assert_eq!(limited, [200, 200, 429, 429], "{mpm:?}");
 
         let second = Reading::take(&httpd);
-        let moved = |key: &str| second.number(key) - first.number(key);
+        let moved = |key: &str| moved_since(&first, &second, key);
         assert_eq!(moved("Total Requests"), 16, "{mpm:?}:\n{}", second.text);
         assert_eq!(moved("Errors"), 1, "{mpm:?}: the panic's 500");
         assert_eq!(moved("ClientErrors"), 1, "{mpm:?}: the 404");
@@ -89,7 +93,7 @@ fn the_status_page_shows_live_figures() {
         assert!(p50 > 0 && p99 >= p50, "{mpm:?}: p50 {p50}, p99 {p99}");
         assert_eq!(child_sum(&second, "requests"), 16, "{mpm:?}: the children's rows add up:\n{}", second.text);
         assert_eq!(child_sum(&second, "errors"), 1);
-        assert!(second.children.iter().all(|c| c["rss_bytes"].parse::<u64>().unwrap() > 1 << 20), "{mpm:?}: sizes:\n{}", second.text);
+        assert!(second.children.iter().all(|c| c["private_rss_bytes"].parse::<u64>().unwrap() > 1 << 20), "{mpm:?}: sizes:\n{}", second.text);
         assert!(second.number("Uptime") < 60);
         assert_eq!((second.number("DbHandlesOpen"), second.number("CacheHits")), (0, 0), "{mpm:?}: no database, no cache");
 
@@ -100,6 +104,15 @@ fn the_status_page_shows_live_figures() {
         for pid in second.child_pids() {
             assert!(html.contains(&format!("<tr><td>{pid}</td>")), "{mpm:?}: child {pid} in\n{html}");
         }
+
+        // A graceful restart keeps the totals; the new children start at 0.
+        httpd.graceful();
+        assert_eq!(httpd.get("/store/hello").status, 200);
+        let third = Reading::take(&httpd);
+        assert_eq!(third.number("Generation"), 1, "{mpm:?}");
+        assert_eq!(moved_since(&second, &third, "Total Requests"), 1, "{mpm:?}:\n{}", third.text);
+        assert_eq!(moved_since(&second, &third, "Errors"), 0);
+        assert!(third.children.iter().any(|c| c["generation"] == "1"), "{mpm:?}: new children:\n{}", third.text);
     }
 }
 
@@ -127,3 +140,4 @@ fn the_status_page_shows_the_data_layer() {
         assert_eq!(second.number("Total Requests"), 7);
     }
 }
+

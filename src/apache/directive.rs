@@ -36,6 +36,12 @@ impl DirectiveCx<'_> {
         unsafe { &mut *self.dir }
     }
 
+    /// Whether the directive is inside a `<VirtualHost>`.
+    pub fn in_virtual_host(&self) -> bool {
+        // SAFETY: cmd->server is the live server_rec being configured.
+        unsafe { (*self.cmd.server).is_virtual != 0 }
+    }
+
     /// `path` made absolute against ServerRoot, as httpd does for its own
     /// directives (a relative `EsfTemplates templates` means ServerRoot/templates).
     pub fn server_root_relative(&self, path: &str) -> std::path::PathBuf {

@@ -1,9 +1,12 @@
 //! The hooks mod_esf registers, in the order httpd runs them:
-//! `post_config` (in the parent, once per configuration generation),
-//! `child_init` (in each child after fork) and the content `handler`.
+//! `open_logs` (in the parent; see [`super::child_stop`]), `post_config`
+//! (in the parent, once per configuration generation), `child_init` (in
+//! each child after fork), `post_read_request` and the content `handler`
+//! (`SetHandler esf`, and `SetHandler esf-status` for the status page).
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::child_stop;
 use super::config;
 use super::ffi;
 use super::guard;
@@ -58,6 +61,7 @@ pub unsafe extern "C" fn register_hooks(_pool: *mut ffi::apr_pool_t) {
                 ffi::ap_hook_post_config(Some(post_config), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
                 ffi::ap_hook_child_init(Some(child_init), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
                 ffi::ap_hook_handler(Some(handler), std::ptr::null(), std::ptr::null(), ffi::APR_HOOK_MIDDLE as c_int);
+                child_stop::register_hooks();
             }
         },
         || (),
@@ -145,6 +149,7 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
     guard::catch(
         || {
             guard::install_panic_hook();
+            child_stop::note_child_start();
             match crate::status::claim_slot(mpm::generation().into()) {
                 // The slot is freed when the child's pool goes, as it exits.
                 // SAFETY: httpd passes the child's pool, live until it exits.
@@ -218,7 +223,14 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
             // Counted before sending, so a client that has its response
             // sees it counted on the status page.
             crate::status::record(response.status, req.micros_since_arrival());
+            let recycle = crate::recycle::after_response_ready(&server.config);
+            if recycle.closes_connection() {
+                req.close_connection();
+            }
             req.send(&response);
+            if let crate::recycle::Decision::Recycle(reason) = recycle {
+                crate::recycle::stop_child(reason);
+            }
             OK
         },
         || SERVER_ERROR,

@@ -6,6 +6,7 @@
 //! response), [`DirectiveCx`] (what a directive may configure), the
 //! directive table builders and error-log writing. Every function httpd
 //! calls catches panics ([`guard`]) so none unwinds into C.
+mod child_stop;
 mod config;
 mod directive;
 mod ffi;
@@ -20,5 +21,6 @@ mod request;
 mod shm;
 mod status_shm;
 
+pub use child_stop::{stop_gracefully as stop_child_gracefully, StopError};
 pub use directive::{take1, take_argv, Command, Context, DirectiveCx, END};
 pub use request::Request;

@@ -77,6 +77,14 @@ impl<'r> Request<'r> {
         unsafe { ffi::apr_table_add(self.rec().err_headers_out, pool.c_str(name), pool.c_str(value)) }
     }
 
+    /// Ends the connection after this response (`Connection: close`), as
+    /// a child about to exit does.
+    pub fn close_connection(&mut self) {
+        // SAFETY: r->connection is the request's live connection; httpd
+        // reads `keepalive` when it writes the response headers.
+        unsafe { (*self.rec().connection).keepalive = ffi::ap_conn_keepalive_e_AP_CONN_CLOSE }
+    }
+
     /// Microseconds since httpd started reading the request.
     pub fn micros_since_arrival(&self) -> u64 {
         // SAFETY: apr_time_now has no preconditions.

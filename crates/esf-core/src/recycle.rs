@@ -47,10 +47,11 @@ pub enum Reason {
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let requests = |n: u64| if n == 1 { "1 request".to_string() } else { format!("{n} requests") };
         match *self {
-            Reason::Requests { served, limit } => write!(f, "after {served} requests (EsfMaxRequestsPerChild {limit})"),
+            Reason::Requests { served, limit } => write!(f, "after {} (EsfMaxRequestsPerChild {limit})", requests(served)),
             Reason::Memory { served, rss, limit } => {
-                write!(f, "after {served} requests: RSS {} over EsfMaxChildMemory {}", size(rss), size(limit))
+                write!(f, "after {}: private RSS {} over EsfMaxChildMemory {}", requests(served), size(rss), size(limit))
             }
         }
     }
@@ -62,18 +63,24 @@ pub fn size(bytes: u64) -> String {
     for (unit, suffix) in UNITS {
         if bytes >= unit {
             let value = bytes as f64 / unit as f64;
-            return if bytes % unit == 0 { format!("{}{suffix}", bytes / unit) } else { format!("{value:.1}{suffix}") };
+            return if bytes.is_multiple_of(unit) { format!("{}{suffix}", bytes / unit) } else { format!("{value:.1}{suffix}") };
         }
     }
     format!("{bytes}")
 }
 
-/// The resident size from the text of `/proc/PID/status` (its `VmRSS`
-/// line, in kB).
-pub fn vm_rss(proc_status: &str) -> Option<u64> {
-    let line = proc_status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
-    let kilobytes: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
-    kilobytes.checked_mul(1024)
+/// A process's private resident memory, in bytes, from the text of
+/// `/proc/PID/status`: `RssAnon` (heap, stacks: what a leak grows),
+/// without the file pages it maps, such as the object cache's LMDB map
+/// that every child shares. `VmRSS` (everything resident) on kernels
+/// before 4.5, which lack `RssAnon`.
+pub fn private_rss(proc_status: &str) -> Option<u64> {
+    let field = |name: &str| {
+        let line = proc_status.lines().find_map(|l| l.strip_prefix(name))?;
+        let kilobytes: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+        kilobytes.checked_mul(1024)
+    };
+    field("RssAnon:").or_else(|| field("VmRSS:"))
 }
 
 #[cfg(test)]
@@ -103,16 +110,18 @@ mod tests {
     fn reasons_read_like_the_directives() {
         assert_eq!(Reason::Requests { served: 20, limit: 20 }.to_string(), "after 20 requests (EsfMaxRequestsPerChild 20)");
         let memory = Reason::Memory { served: 7, rss: (45 << 20) + (300 << 10), limit: 1 << 20 };
-        assert_eq!(memory.to_string(), "after 7 requests: RSS 45.3M over EsfMaxChildMemory 1M");
+        assert_eq!(memory.to_string(), "after 7 requests: private RSS 45.3M over EsfMaxChildMemory 1M");
+        assert_eq!(Reason::Memory { served: 1, rss: 2 << 20, limit: 1 << 20 }.to_string(), "after 1 request: private RSS 2M over EsfMaxChildMemory 1M");
         assert_eq!(size(512 << 20), "512M");
         assert_eq!(size(3 << 29), "1.5G");
         assert_eq!(size(900), "900");
     }
 
     #[test]
-    fn resident_size_from_proc_status() {
-        let status = "Name:\tapache2\nVmPeak:\t  200000 kB\nVmRSS:\t   12345 kB\nThreads:\t1\n";
-        assert_eq!(vm_rss(status), Some(12345 * 1024));
-        assert_eq!(vm_rss("Name:\tkthreadd\n"), None, "kernel threads have none");
+    fn private_resident_size_from_proc_status() {
+        let status = "Name:\tapache2\nVmPeak:\t  200000 kB\nVmRSS:\t   12345 kB\nRssAnon:\t    4321 kB\nRssFile:\t    8000 kB\nThreads:\t1\n";
+        assert_eq!(private_rss(status), Some(4321 * 1024), "the cache's mapped file pages are not the child's own");
+        assert_eq!(private_rss("Name:\tapache2\nVmRSS:\t   12345 kB\n"), Some(12345 * 1024), "old kernels");
+        assert_eq!(private_rss("Name:\tkthreadd\n"), None, "kernel threads have none");
     }
 }

@@ -309,8 +309,8 @@ pub struct ChildReport {
     /// Since the child started.
     pub counters: CounterValues,
     pub gauges: Gauges,
-    /// Resident memory, when the system says.
-    pub rss_bytes: Option<u64>,
+    /// Private resident memory, when the system says.
+    pub private_rss_bytes: Option<u64>,
 }
 
 /// Everything the page shows.
@@ -356,7 +356,7 @@ impl<'a> StatusTable<'a> {
     }
 
     /// Reads the table: a row per live child, totals over every slot.
-    pub fn report(&self, server: ServerFacts, is_alive: impl Fn(u64) -> bool, rss_bytes: impl Fn(u64) -> Option<u64>) -> Report {
+    pub fn report(&self, server: ServerFacts, is_alive: impl Fn(u64) -> bool, private_rss_bytes: impl Fn(u64) -> Option<u64>) -> Report {
         let mut totals = CounterValues::default();
         let mut gauges = Gauges::default();
         let mut children = Vec::new();
@@ -372,7 +372,7 @@ impl<'a> StatusTable<'a> {
                 uptime: server.now.saturating_sub(slot.started.load(Ordering::Relaxed)),
                 counters: counters.since(&slot.base.read()),
                 gauges: child_gauges,
-                rss_bytes: rss_bytes(pid),
+                private_rss_bytes: private_rss_bytes(pid),
             });
         }
         children.sort_by_key(|c| c.pid);
@@ -475,7 +475,7 @@ mod tests {
         assert_eq!(report.uptime, 200, "from the first start");
         assert_eq!(report.children.len(), 2);
         let row = &report.children[0];
-        assert_eq!((row.pid, row.generation, row.uptime, row.rss_bytes), (12, 1, 100, Some(12_000)));
+        assert_eq!((row.pid, row.generation, row.uptime, row.private_rss_bytes), (12, 1, 100, Some(12_000)));
         assert_eq!(row.counters.requests, 1, "only its own requests");
         assert_eq!(row.counters.server_errors, 0);
         assert_eq!(row.gauges, Gauges { db_open: 1, db_in_use: 0, search_connections: 0 }, "the crashed child's gauges are gone");

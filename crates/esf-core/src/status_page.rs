@@ -48,7 +48,7 @@ pub fn auto_text(report: &Report) -> String {
         let _ = writeln!(
             out,
             "Child: pid={} generation={} uptime={} requests={} errors={} client_errors={} throttled={} p50_us={} p99_us={} \
-             cache_hits={} cache_misses={} db_open={} db_in_use={} search_connections={} rss_bytes={}",
+             cache_hits={} cache_misses={} db_open={} db_in_use={} search_connections={} private_rss_bytes={}",
             child.pid,
             child.generation,
             child.uptime,
@@ -63,7 +63,7 @@ pub fn auto_text(report: &Report) -> String {
             child.gauges.db_open,
             child.gauges.db_in_use,
             child.gauges.search_connections,
-            child.rss_bytes.unwrap_or(0),
+            child.private_rss_bytes.unwrap_or(0),
         );
     }
     out
@@ -94,12 +94,12 @@ fn duration(seconds: u64) -> String {
 }
 
 const HEADINGS: [&str; 14] =
-    ["PID", "Gen", "Up", "Requests", "5xx", "4xx", "429", "p50", "p99", "Cache hits", "Cache misses", "DB open / in use", "Search conns", "RSS"];
+    ["PID", "Gen", "Up", "Requests", "5xx", "4xx", "429", "p50", "p99", "Cache hits", "Cache misses", "DB open / in use", "Search conns", "Private RSS"];
 
 /// A child's row, or (`child` None) the totals.
 fn row(out: &mut String, label: &str, child: Option<&ChildReport>, counters: &CounterValues, gauges: Gauges) {
     let (generation, uptime, rss) = match child {
-        Some(c) => (c.generation.to_string(), duration(c.uptime), mebibytes(c.rss_bytes)),
+        Some(c) => (c.generation.to_string(), duration(c.uptime), mebibytes(c.private_rss_bytes)),
         None => (String::new(), String::new(), String::new()),
     };
     let cells = [
@@ -188,7 +188,7 @@ mod tests {
             server: ServerFacts { version: "0.1.0", mpm: "event".into(), generation: 2, now: 5000 },
             uptime: 3700,
             recycled: 4,
-            children: vec![ChildReport { pid: 4242, generation: 2, uptime: 61, counters: counters.clone(), gauges, rss_bytes: Some(30 << 20) }],
+            children: vec![ChildReport { pid: 4242, generation: 2, uptime: 61, counters: counters.clone(), gauges, private_rss_bytes: Some(30 << 20) }],
             totals: counters,
             gauges,
         }
@@ -208,7 +208,7 @@ mod tests {
         assert_eq!(get("ChildrenRecycled"), "4");
         let child = get("Child");
         assert!(child.starts_with("pid=4242 generation=2 uptime=61 requests=3 errors=1 "), "{child}");
-        assert!(child.ends_with(&format!("rss_bytes={}", 30 << 20)), "{child}");
+        assert!(child.ends_with(&format!("private_rss_bytes={}", 30 << 20)), "{child}");
         assert!(text.lines().all(|l| l.contains(": ")), "{text}");
     }
 
