@@ -2,7 +2,7 @@
 //! serves, under both MPMs, in the HTML page and with `?auto`.
 use std::collections::HashMap;
 
-use crate::harness::{Httpd, Mpm, PgCluster};
+use crate::harness::{repo_root, state_dir, Httpd, Mpm, PgCluster};
 use crate::store_conf::with_panic_route;
 use crate::store_fixture::{store_database, store_httpd};
 
@@ -141,3 +141,21 @@ fn the_status_page_shows_the_data_layer() {
     }
 }
 
+#[test]
+fn the_shipped_app_server_shows_its_status_to_this_host() {
+    let cluster = PgCluster::shared();
+    let db = store_database(cluster, "status-shipped");
+    let secret = state_dir("status-secret").join("session.secret");
+    std::fs::write(&secret, "status-test-secret-0123456789abcdef\n").unwrap();
+    let httpd = Httpd::builder(Mpm::Event)
+        .shipped("app-server.conf", "ESF_APP_LISTEN")
+        .define("ESF_TEMPLATES", &repo_root().join("templates").display().to_string())
+        .define("ESF_DATABASE", &cluster.conninfo(&db))
+        .define("ESF_SECRET", &secret.display().to_string())
+        .writable_dir("cache")
+        .start();
+    assert_eq!(httpd.get("/store/product/3").status, 200);
+    let reading = Reading::take(&httpd);
+    assert_eq!(reading.number("Total Requests"), 1, "{}", reading.text);
+    assert!(reading.number("DbHandlesOpen") >= 1, "{}", reading.text);
+}
