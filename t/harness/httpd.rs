@@ -10,7 +10,7 @@
 use super::free_port;
 use super::http::{request, Client, HttpResponse};
 use super::paths::{module_path, set_mode, state_dir};
-use super::process::{children_of, running_as_root, signal, wait_or_kill};
+use super::process::{children_of, group_members, running_as_root, signal, wait_or_kill};
 use std::fs::{self, File};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
@@ -478,11 +478,16 @@ impl Httpd {
     pub fn crash(&mut self) {
         let mut pids = self.child_pids();
         pids.push(self.pid());
-        for pid in &pids {
-            signal(*pid, libc::SIGKILL);
-        }
+        // The whole process group at once (httpd runs in its own): a child
+        // the parent forks while we look would otherwise survive, holding
+        // the listening socket, and reset the connections it never accepts.
+        signal(-self.pid(), libc::SIGKILL);
         self.process.wait().ok();
         wait_or_kill(&pids, SHUTDOWN);
+        let deadline = Instant::now() + SHUTDOWN;
+        while !group_members(self.pid()).is_empty() && Instant::now() < deadline {
+            sleep(Duration::from_millis(20));
+        }
     }
 
     /// Starts a crashed server again, same configuration and port.

@@ -7,12 +7,27 @@ use std::time::{Duration, Instant};
 
 /// State letter and parent pid from /proc/<pid>/stat.
 fn stat(pid: i32) -> Option<(char, i32)> {
+    stat_with_group(pid).map(|(state, ppid, _)| (state, ppid))
+}
+
+/// State letter, parent pid and process group from /proc/<pid>/stat.
+fn stat_with_group(pid: i32) -> Option<(char, i32, i32)> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may contain anything.
     let mut fields = text[text.rfind(')')? + 1..].split_whitespace();
     let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
-    Some((state, ppid))
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, ppid, pgrp))
+}
+
+/// Live (not zombie) processes of process group `pgid`.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    let Ok(dir) = fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| stat_with_group(pid).is_some_and(|(state, _, pgrp)| pgrp == pgid && state != 'Z'))
+        .collect()
 }
 
 /// True while `pid` exists and is not a zombie (an exited process whose
