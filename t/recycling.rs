@@ -130,11 +130,17 @@ fn a_child_past_max_child_memory_recycles() {
         assert_eq!(keep_alive.connects(), 3, "{mpm:?}");
         let log = httpd.error_log();
         let recycled = recycled_pids(&log);
-        assert_eq!(recycled.len(), 3, "{mpm:?}:\n{log}");
         assert!(log.contains("recycled after 1 request: private RSS ") && log.contains(" over EsfMaxChildMemory 1M"), "{mpm:?}:\n{log}");
         wait_until_gone(&recycled, mpm);
         let served = served_per_child(&httpd);
-        assert_eq!(served.len(), 3, "{mpm:?}: three children served one request each: {served:?}");
+        if mpm == Mpm::Prefork {
+            assert_eq!(recycled.len(), 3, "{mpm:?}:\n{log}");
+            assert_eq!(served.len(), 3, "{mpm:?}: three children served one request each: {served:?}");
+        } else {
+            // An event child that is stopping may still take a connection
+            // it had accepted: it then serves it and closes it too.
+            assert!(!recycled.is_empty() && recycled.len() == served.len(), "{mpm:?}: every child that served recycled: {served:?}\n{log}");
+        }
     }
 }
 
