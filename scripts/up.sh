@@ -125,5 +125,6 @@ wait_for "$url/" "$ESF_STATE/error.log"
 echo
 echo "mod_esf is up: $url/"
 echo "logs: $stack/{front,app1,app2}/error.log, $stack/searchd/searchd.log"
-echo "status: http://127.0.0.1:$front_port/balancer-manager   purge a page: target/release/esf purge --cache-root $ESF_STATE/page-cache URL"
+echo "status: http://127.0.0.1:$app1_port/esf-status http://127.0.0.1:$app2_port/esf-status http://127.0.0.1:$front_port/balancer-manager"
+echo "purge a page: target/release/esf purge --cache-root $ESF_STATE/page-cache URL"
 echo "stop: scripts/down.sh"
