@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::harness::{alive, free_port, repo_root, state_dir};
+use crate::harness::{alive, free_port, repo_root, request, state_dir};
 
 /// The stack's state dir and ports; stops the stack when dropped.
 struct Stack {
@@ -100,6 +100,17 @@ fn the_bring_up_command_serves_the_store_to_a_browser_and_is_safe_to_run_twice()
     chromium(&profile, &[format!("--screenshot={}", screenshot.display()), url.clone()]);
     let png = std::fs::read(&screenshot).expect("the screenshot");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 5_000, "a real screenshot ({} bytes)", png.len());
+
+    // The app servers' status pages count what the browser asked for.
+    let served: u64 = [&stack.env[2].1, &stack.env[3].1]
+        .iter()
+        .map(|port| {
+            let auto = request(port.parse().unwrap(), "GET", "/esf-status?auto", &[], None).expect("status page").text();
+            let line = auto.lines().find_map(|l| l.strip_prefix("Total Requests: ")).unwrap_or_else(|| panic!("no Total Requests in:\n{auto}"));
+            line.trim().parse::<u64>().unwrap()
+        })
+        .sum();
+    assert!(served >= 2, "the home and search pages were counted ({served})");
 
     // Again: no harm, the same database, the store still there.
     let before = stack.pids();
