@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Capacity report: replays the christmas mix (../shared/bench/christmas.lua,
 # ported to crates/esf-load) at rising offered rates against a running store,
-# finds the highest rate held with p99 < 50 ms and no errors, and writes
+# finds the highest rate up to which every step held p99 < 50 ms with no
+# errors (the capacity), and writes
 # docs/capacity/REPORT.md with a plot, docs/capacity/capacity.png.
 #
 #   bench/capacity.sh [BASE_URL]
@@ -39,7 +40,7 @@
 #   OUT          output directory (default docs/capacity)
 set -euo pipefail
 
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 case "${1:-}" in -h|--help) usage; exit 0 ;; esac
 [ $# -le 1 ] || { usage >&2; exit 2; }
 
