@@ -335,5 +335,9 @@ dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | gre
   echo "(esf-load's full line per step, with per-kind p99 and request counts)."
 } >"$out/REPORT.md"
 
-echo "capacity: ${best:-none}/s held (p99 < $p99_bound ms, no errors)"
+if [ -n "$best" ]; then
+  echo "capacity: $best/s (every step up to it held p99 < $p99_bound ms with no errors)"
+else
+  echo "capacity: not reached at $first_rate/s (p99 < $p99_bound ms with no errors)"
+fi
 echo "  report: $out/REPORT.md   plot: $out/capacity.png"
