@@ -70,11 +70,19 @@ start_httpd() {
   mkdir -p "$ESF_STATE/htdocs"
   apache2 -t -f "$conf" "$@" 2>&1 | grep -v "Syntax OK" >&2 || true
   apache2 -t -f "$conf" "$@" >/dev/null 2>&1 || { echo "$name: configuration test failed" >&2; exit 1; }
+  # A graceful restart keeps the -D flags httpd was started with: when they
+  # change, stop and start instead.
+  local flags="$*"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    apache2 -f "$conf" "$@" -k graceful
-  else
-    apache2 -f "$conf" "$@" -k start
+    if [ "$(cat "$ESF_STATE/started-with" 2>/dev/null)" = "$flags" ]; then
+      apache2 -f "$conf" "$@" -k graceful
+      return
+    fi
+    apache2 -f "$conf" -k stop
+    for _ in $(seq 100); do [ -f "$pidfile" ] || break; sleep 0.1; done
   fi
+  apache2 -f "$conf" "$@" -k start
+  echo "$flags" > "$ESF_STATE/started-with"
 }
 
 # wait_for URL LOG: until URL answers 2xx, at most 10 s.
