@@ -68,10 +68,13 @@ fn htcacheclean<'a>(cache_root: &Path, args: impl IntoIterator<Item = &'a str>) 
         .args(args)
         .output()
         .map_err(|e| format!("cannot run htcacheclean (package apache2-utils): {e}"))?;
-    if !output.status.success() {
-        return Err(format!("htcacheclean failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    // It exits with 2 when a key was not cached, which is no failure.
+    let only_reports = said.lines().all(|line| line.starts_with("Removed: ") || line.starts_with("Not cached: "));
+    if !output.status.success() && !only_reports {
+        return Err(format!("htcacheclean failed: {}", said.trim()));
     }
-    Ok(String::from_utf8_lossy(&output.stderr).into_owned())
+    Ok(said)
 }
 
 /// Pages to remove for one change notification.
@@ -198,6 +201,14 @@ mod tests {
     fn a_missing_cache_root_is_an_error() {
         let err = purge(Path::new("/nonexistent/cache"), &["http://store.invalid/x?".into()]).unwrap_err();
         assert!(err.contains("/nonexistent/cache"), "{err}");
+    }
+
+    #[test]
+    fn a_page_that_is_not_cached_is_no_failure() {
+        let root = tempfile::tempdir().unwrap();
+        let keys = vec!["http://store.invalid/store/product/1?".to_string()];
+        let purged = purge(root.path(), &keys).expect("htcacheclean (apache2-utils) says it was not cached");
+        assert_eq!(purged, Purged { removed: Vec::new(), not_cached: keys });
     }
 
     #[test]
