@@ -24,6 +24,10 @@ stop "app server 1" "$stack/app1/httpd.pid"
 stop "app server 2" "$stack/app2/httpd.pid"
 stop "the app server of an older layout" "$stack/app.pid"
 stop "esf-searchd" "$stack/searchd/searchd.pid"
+# The front proxy's page cache, in memory.
+if [ -f "$stack/page-cache-path" ]; then
+  rm -rf "$(cat "$stack/page-cache-path")" "$stack/page-cache-path"
+fi
 if [ -d "$stack/pg/data" ]; then
   scripts/pg.sh stop "$stack/pg" && echo "stopped PostgreSQL"
 fi

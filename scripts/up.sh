@@ -123,9 +123,12 @@ done
 export ESF_STATE=$stack/front ESF_FRONT_LISTEN=127.0.0.1:$front_port
 export ESF_APP1=127.0.0.1:$app1_port ESF_APP2=127.0.0.1:$app2_port
 echo "== front proxy on port $front_port"
-mkdir -p "$ESF_STATE/page-cache" "$ESF_STATE/cache-lock" "$ESF_STATE/htdocs"
+# The page cache lives in memory (apache-conf/front-proxy.conf says why).
+export ESF_PAGE_CACHE=${ESF_PAGE_CACHE:-/dev/shm/esf-page-cache-$front_port}
+echo "$ESF_PAGE_CACHE" > "$stack/page-cache-path"
+mkdir -p "$ESF_PAGE_CACHE" "$ESF_STATE/cache-lock" "$ESF_STATE/htdocs"
 cp -r "$root/htdocs/." "$ESF_STATE/htdocs/"
-[ "$(id -u)" -eq 0 ] && chown www-data:www-data "$ESF_STATE/page-cache" "$ESF_STATE/cache-lock"
+[ "$(id -u)" -eq 0 ] && chown www-data:www-data "$ESF_PAGE_CACHE" "$ESF_STATE/cache-lock"
 start_httpd "front proxy" "$root/apache-conf/front-proxy.conf" "$ESF_STATE/httpd.pid"
 url="http://127.0.0.1:$front_port/store"
 wait_for "$url/" "$ESF_STATE/error.log"
@@ -134,5 +137,5 @@ echo
 echo "mod_esf is up: $url/"
 echo "logs: $stack/{front,app1,app2}/error.log, $stack/searchd/searchd.log"
 echo "status: http://127.0.0.1:$app1_port/esf-status http://127.0.0.1:$app2_port/esf-status http://127.0.0.1:$front_port/balancer-manager"
-echo "purge a page: target/release/esf purge --cache-root $ESF_STATE/page-cache URL"
+echo "purge a page: target/release/esf purge --cache-root $ESF_PAGE_CACHE URL"
 echo "stop: scripts/down.sh"

@@ -40,6 +40,7 @@ impl Tier {
             .shipped("front-proxy.conf", "ESF_FRONT_LISTEN")
             .define("ESF_SECRET", &secret.display().to_string())
             .define("ESF_DATABASE", &cluster.conninfo(&db))
+            .define("ESF_PAGE_CACHE", "{root}/page-cache")
             .define("ESF_APP1", &format!("127.0.0.1:{}", apps[0].port))
             .define("ESF_APP2", &format!("127.0.0.1:{}", apps[1].port))
             .writable_dir("page-cache")

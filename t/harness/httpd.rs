@@ -202,7 +202,7 @@ impl HttpdBuilder {
             module_path()
         };
         let text = match &self.shipped {
-            Some(shipped) => shipped_conf(shipped, self.mpm, root, port, &module) + &fill_root(&self.conf, root),
+            Some(shipped) => fill_root(&shipped_conf(shipped, self.mpm, root, port, &module), root) + &fill_root(&self.conf, root),
             None => base_conf(self.mpm, root, port, &module) + &fill_root(&self.conf, root),
         };
         let path = root.join("httpd.conf");
