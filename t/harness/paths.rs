@@ -6,7 +6,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 
 /// The repository root (the root crate's manifest directory).
 pub fn repo_root() -> PathBuf {
@@ -29,21 +28,7 @@ fn profile_dir() -> PathBuf {
 /// (the test does not link it), so a plain `cargo test` would load a stale
 /// module: the first call runs `cargo build` for it, in the same profile.
 pub fn module_path() -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let dir = profile_dir();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "-p", "mod_esf", "--lib"]).current_dir(repo_root());
-        if dir.file_name().is_some_and(|p| p == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("run cargo build for the module");
-        assert!(status.success(), "building mod_esf failed");
-    });
-    let path = dir.join("libmod_esf.so");
-    assert!(path.is_file(), "{} is missing after cargo build", path.display());
-    path
+    built("mod_esf", &["-p", "mod_esf", "--lib"], "libmod_esf.so")
 }
 
 /// A fresh, empty directory target/t/<name>-<pid>-<n>, mode 0755, reachable
@@ -94,21 +79,27 @@ pub fn give_to_www_data(dir: &Path) {
 /// The executable `bin` of workspace package `package` for this test run,
 /// built from the current sources (as [`module_path`] builds the module).
 pub fn binary_path(package: &str, bin: &str) -> PathBuf {
+    built(package, &["-p", package, "--bin", bin], bin)
+}
+
+/// target/<profile>/`output`, after `cargo build --quiet CARGO_ARGS` in
+/// this test run's profile, run once per test process for each `what`.
+fn built(what: &str, cargo_args: &[&str], output: &str) -> PathBuf {
     static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let dir = profile_dir();
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.iter().any(|p| p == package) {
+    let mut done = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !done.iter().any(|w| w == what) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "-p", package, "--bin", bin]).current_dir(repo_root());
+        build.args(["build", "--quiet"]).args(cargo_args).current_dir(repo_root());
         if dir.file_name().is_some_and(|p| p == "release") {
             build.arg("--release");
         }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "building {package} failed");
-        built.push(package.to_string());
+        let status = build.status().unwrap_or_else(|e| panic!("run cargo build for {what}: {e}"));
+        assert!(status.success(), "building {what} failed");
+        done.push(what.to_string());
     }
-    let path = dir.join(bin);
+    let path = dir.join(output);
     assert!(path.is_file(), "{} is missing after cargo build", path.display());
     path
 }

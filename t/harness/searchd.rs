@@ -3,7 +3,7 @@
 //! Unix socket in a state dir, waited for until it answers, and killed by
 //! pid when dropped.
 use super::free_port;
-use super::paths::{repo_root, state_dir};
+use super::paths::{binary_path, state_dir};
 use super::process::{alive, signal, wait_or_kill};
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Write};
@@ -11,7 +11,6 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -22,24 +21,7 @@ const PORT_ATTEMPTS: usize = 5;
 
 /// The esf-searchd binary of this test run's profile, built on first use.
 pub fn searchd_path() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            // The test executable is target/<profile>/deps/httpd-HASH.
-            let exe = std::env::current_exe().expect("current_exe");
-            let profile = exe.ancestors().nth(2).expect("profile dir").to_path_buf();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args(["build", "--quiet", "-p", "esf-searchd", "--bin", "esf-searchd"]).current_dir(repo_root());
-            if profile.file_name().is_some_and(|p| p == "release") {
-                build.arg("--release");
-            }
-            assert!(build.status().expect("run cargo build for esf-searchd").success(), "building esf-searchd failed");
-            let path = profile.join("esf-searchd");
-            assert!(path.is_file(), "{} is missing after cargo build", path.display());
-            path
-        })
-        .clone()
+    binary_path("esf-searchd", "esf-searchd")
 }
 
 /// A running daemon.
