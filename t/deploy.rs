@@ -3,14 +3,13 @@
 //! directive (`EsfTemplates` pointing at the new templates), rolled out
 //! with a graceful restart of each app server and then the proxy, with no
 //! failed request.
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::harness::{repo_root, Client, HttpError, HttpResponse};
-use crate::tier_fixture::Tier;
+use crate::harness::{repo_root, Client, HttpError};
+use crate::tier_fixture::{CookieJar, Tier};
 
 /// What one shopper saw.
 #[derive(Debug, Default)]
@@ -25,7 +24,7 @@ struct Tally {
 /// anything else that is not a whole answer below 400 is a failure.
 fn shop(port: u16, seed: u64, stop: &AtomicBool) -> Tally {
     let mut client = Client::new(port);
-    let mut cookies: BTreeMap<String, String> = BTreeMap::new();
+    let mut cookies = CookieJar::default();
     let mut tally = Tally::default();
     let origin = format!("http://127.0.0.1:{port}");
     let mut n = seed;
@@ -38,7 +37,7 @@ fn shop(port: u16, seed: u64, stop: &AtomicBool) -> Tally {
             8 => ("POST", "/store/cart/add".to_string(), Some(format!("product_id={product}&qty=1"))),
             _ => ("GET", "/store/cart".to_string(), None),
         };
-        let jar = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let jar = cookies.header();
         let mut headers = vec![("Cookie", jar.as_str())];
         if body.is_some() {
             headers.extend([("Content-Type", "application/x-www-form-urlencoded"), ("Origin", origin.as_str())]);
@@ -50,7 +49,7 @@ fn shop(port: u16, seed: u64, stop: &AtomicBool) -> Tally {
         };
         match result {
             Ok(r) if r.status < 400 && (r.status != 200 || r.text().contains("</html>")) => {
-                keep_cookies(&r, &mut cookies);
+                cookies.keep(&r);
                 tally.ok += 1;
             }
             Ok(r) => tally.failed.push(format!("{method} {path}: status {}: {}", r.status, r.text())),
@@ -58,14 +57,6 @@ fn shop(port: u16, seed: u64, stop: &AtomicBool) -> Tally {
         }
     }
     tally
-}
-
-fn keep_cookies(response: &HttpResponse, jar: &mut BTreeMap<String, String>) {
-    for set in response.headers_named("Set-Cookie") {
-        if let Some((name, value)) = set.split(';').next().and_then(|pair| pair.split_once('=')) {
-            jar.insert(name.to_string(), value.to_string());
-        }
-    }
 }
 
 /// Copies the repository's templates to `dir`, with `marker` in the footer.

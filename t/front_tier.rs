@@ -4,7 +4,6 @@
 //! cookie in the cache; purge works at once; a crashed app server is
 //! routed around with the visitor's cart intact, and the health check
 //! takes it out of rotation and back.
-use std::collections::BTreeMap;
 use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 use esf_core::session::{CookieState, SessionKeys, COOKIE_NAME};
 
 use crate::harness::{binary_path, request, HttpResponse, PgCluster};
-use crate::tier_fixture::{Tier, ROUTES};
+use crate::tier_fixture::{CookieJar, Tier, ROUTES};
 
 fn keys(tier: &Tier) -> SessionKeys {
     SessionKeys::new(esf_core::config::parse_session_secret(tier.secret.to_str().unwrap()).unwrap())
@@ -126,21 +125,18 @@ fn cache_header_files(root: &std::path::Path) -> Vec<(String, String)> {
 /// A browser on the front proxy: keeps every cookie it is given.
 struct Browser {
     port: u16,
-    cookies: BTreeMap<String, String>,
+    cookies: CookieJar,
 }
 
 impl Browser {
     fn send(&mut self, method: &str, path: &str, extra: &[(&str, &str)], body: Option<&str>) -> HttpResponse {
-        let jar = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let jar = self.cookies.header();
         let mut headers = extra.to_vec();
         if !jar.is_empty() {
             headers.push(("Cookie", &jar));
         }
         let response = request(self.port, method, path, &headers, body.map(str::as_bytes)).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        for set in response.headers_named("Set-Cookie") {
-            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
-            self.cookies.insert(name.to_string(), value.to_string());
-        }
+        self.cookies.keep(&response);
         response
     }
 
@@ -167,7 +163,7 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 #[test]
 fn a_crashed_app_server_is_routed_around_with_the_cart_intact_and_health_checked_back() {
     let mut tier = Tier::start();
-    let mut shopper = Browser { port: tier.front.port, cookies: BTreeMap::new() };
+    let mut shopper = Browser { port: tier.front.port, cookies: CookieJar::default() };
     assert_eq!(shopper.send("GET", "/store/product/3", &[], None).status, 200);
     let session = shopper.cookies.get(COOKIE_NAME).cloned().expect("a session from the proxy");
     assert_eq!(shopper.add_to_cart(3, 2).status, 303);

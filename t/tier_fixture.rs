@@ -85,3 +85,29 @@ fn strip_tags(html: &str) -> String {
     }
     text
 }
+
+/// A browser's cookies: every `Set-Cookie` kept, all sent back.
+#[derive(Debug, Default)]
+pub struct CookieJar {
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl CookieJar {
+    /// The `Cookie` header to send ("" with no cookie).
+    pub fn header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    /// Keeps the cookies `response` sets; a malformed `Set-Cookie` fails
+    /// the test.
+    pub fn keep(&mut self, response: &HttpResponse) {
+        for set in response.headers_named("Set-Cookie") {
+            let (name, value) = set.split(';').next().and_then(|pair| pair.split_once('=')).unwrap_or_else(|| panic!("malformed Set-Cookie {set:?}"));
+            self.cookies.insert(name.to_string(), value.to_string());
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&String> {
+        self.cookies.get(name)
+    }
+}
