@@ -68,8 +68,9 @@ start_httpd() {
   local name=$1 conf=$2 pidfile=$3
   shift 3
   mkdir -p "$ESF_STATE/htdocs"
-  apache2 -t -f "$conf" "$@" 2>&1 | grep -v "Syntax OK" >&2 || true
-  apache2 -t -f "$conf" "$@" >/dev/null 2>&1 || { echo "$name: configuration test failed" >&2; exit 1; }
+  local said
+  said=$(apache2 -t -f "$conf" "$@" 2>&1) || { echo "$said" >&2; echo "$name: configuration test failed" >&2; exit 1; }
+  echo "$said" | grep -v "Syntax OK" >&2 || true
   # A graceful restart keeps the -D flags httpd was started with: when they
   # change, stop and start instead.
   local flags="$*"
